@@ -1,0 +1,1 @@
+"""Data layer: reading, cleaning, splitting and the Dataset object."""

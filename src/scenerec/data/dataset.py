@@ -1,0 +1,347 @@
+"""The Dataset: cleaned events, catalog, id vocabularies, histories and sparse matrices.
+
+A ``Dataset`` is what every model fits on. It holds typed polars tables and dense indices
+(``user_idx``, ``item_idx``, ``scenario_idx``) assigned by fixed vocabularies, so that the train
+part of a split and the full data agree on every index (``subset`` keeps the vocabularies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+
+from scenerec.errors import SchemaError, UnknownEntityError
+from scenerec.schema import (
+    CATALOG_TEXT_COLUMNS,
+    DEFAULT_BEHAVIOR_WEIGHTS,
+    EVENT_COLUMNS,
+    EVENT_SCHEMA,
+    REQUIRED_EVENT_COLUMNS,
+    C,
+    IdxArray,
+)
+
+
+class Vocabulary:
+    """A fixed, ordered mapping between raw ids (str) and dense indices ``0..n-1``."""
+
+    def __init__(self, ids: Iterable[str], *, kind: str) -> None:
+        self.kind = kind
+        self.ids: pl.Series = pl.Series(kind, list(ids), dtype=pl.String)
+        if self.ids.n_unique() != len(self.ids):
+            raise SchemaError(f"{kind} vocabulary has duplicate ids")
+        if self.ids.null_count():
+            raise SchemaError(f"{kind} vocabulary has a null id")
+
+    @classmethod
+    def from_series(cls, values: pl.Series, *, kind: str) -> Vocabulary:
+        """Sorted unique non-null values (sorted so that the order does not depend on rows)."""
+        return cls(values.drop_nulls().unique().sort().to_list(), kind=kind)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, raw_id: object) -> bool:
+        return raw_id in self._lookup
+
+    @cached_property
+    def _lookup(self) -> dict[str, int]:
+        return {v: i for i, v in enumerate(self.ids.to_list())}
+
+    def index(self, raw_id: str) -> int:
+        """Dense index of one id. Raises UnknownEntityError."""
+        try:
+            return self._lookup[raw_id]
+        except KeyError:
+            raise UnknownEntityError(self.kind, raw_id) from None
+
+    def get(self, raw_id: str) -> int | None:
+        return self._lookup.get(raw_id)
+
+    def indices(self, raw_ids: pl.Series) -> pl.Series:
+        """Vectorised lookup; unknown ids become null. Returns Int64."""
+        return raw_ids.cast(pl.String).replace_strict(
+            self.ids, pl.arange(0, len(self.ids), eager=True), default=None, return_dtype=pl.Int64
+        )
+
+    def to_ids(self, idx: Sequence[int] | IdxArray) -> list[str]:
+        arr = np.asarray(idx, dtype=np.int64)
+        return self.ids.gather(arr).to_list() if len(arr) else []
+
+    def extend(self, raw_ids: Iterable[str]) -> Vocabulary:
+        """A new vocabulary with unseen ids appended (existing indices unchanged)."""
+        new = [r for r in dict.fromkeys(raw_ids) if r not in self._lookup]
+        return Vocabulary([*self.ids.to_list(), *new], kind=self.kind)
+
+    def to_list(self) -> list[str]:
+        return list(self.ids.to_list())
+
+
+@dataclass(frozen=True)
+class Histories:
+    """Per-user time-ordered event arrays across all scenarios (CSR layout).
+
+    The events of user ``u`` are rows ``indptr[u]:indptr[u+1]`` of the other arrays, ordered by
+    timestamp (ties keep input order).
+    """
+
+    indptr: IdxArray
+    item_idx: IdxArray
+    scenario_idx: IdxArray
+    behavior_idx: IdxArray
+    timestamp: IdxArray
+    weight: np.ndarray
+
+    def items_of(self, user_idx: int) -> IdxArray:
+        return self.item_idx[self.indptr[user_idx] : self.indptr[user_idx + 1]]
+
+    def slice_of(self, user_idx: int) -> slice:
+        return slice(int(self.indptr[user_idx]), int(self.indptr[user_idx + 1]))
+
+    def lengths(self) -> IdxArray:
+        return np.diff(self.indptr)
+
+
+class Dataset:
+    """Events + catalog + vocabularies.
+
+    Args:
+        events: typed events (schema columns; extra columns are kept).
+        catalog: items with text columns; may be ``None``. Items in the catalog but without
+            events are part of the item vocabulary (new, text-only items).
+        users: optional user attributes keyed by ``user_id``.
+        behavior_weights: behaviour -> weight used by ``matrix`` and histories; behaviours not
+            listed weigh 1.
+        vocabularies: reuse these (``users``, ``items``, ``scenarios``, ``behaviors``) instead of
+            building them from the data; ids outside them are an error.
+    """
+
+    def __init__(
+        self,
+        events: pl.DataFrame,
+        catalog: pl.DataFrame | None = None,
+        users: pl.DataFrame | None = None,
+        *,
+        behavior_weights: Mapping[str, float] | None = None,
+        vocabularies: Mapping[str, Vocabulary] | None = None,
+        name: str = "dataset",
+    ) -> None:
+        missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in events.columns]
+        if missing:
+            raise SchemaError(
+                f"events table lacks column(s) {missing}",
+                fix="clean raw data with scenerec.data.clean first",
+            )
+        self.name = name
+        self.behavior_weights = dict(behavior_weights or DEFAULT_BEHAVIOR_WEIGHTS)
+        events = events.with_columns(
+            pl.col(c).cast(EVENT_SCHEMA[c]) for c in EVENT_COLUMNS if c in events.columns
+        )
+        if catalog is not None and C.ITEM_ID not in catalog.columns:
+            raise SchemaError(f"catalog lacks column {C.ITEM_ID!r}")
+        vocabs = dict(vocabularies or {})
+        if "users" not in vocabs:
+            vocabs["users"] = Vocabulary.from_series(events[C.USER_ID], kind="user")
+        if "items" not in vocabs:
+            ids = events[C.ITEM_ID]
+            if catalog is not None:
+                ids = pl.concat([ids, catalog[C.ITEM_ID].cast(pl.String)])
+            vocabs["items"] = Vocabulary.from_series(ids, kind="item")
+        if "scenarios" not in vocabs:
+            vocabs["scenarios"] = Vocabulary.from_series(events[C.SCENARIO], kind="scenario")
+        if "behaviors" not in vocabs:
+            vocabs["behaviors"] = Vocabulary.from_series(events[C.BEHAVIOR], kind="behavior")
+        self.user_vocab: Vocabulary = vocabs["users"]
+        self.item_vocab: Vocabulary = vocabs["items"]
+        self.scenario_vocab: Vocabulary = vocabs["scenarios"]
+        self.behavior_vocab: Vocabulary = vocabs["behaviors"]
+
+        weights = pl.col(C.BEHAVIOR).replace_strict(
+            list(self.behavior_weights), list(self.behavior_weights.values()),
+            default=1.0, return_dtype=pl.Float32,
+        )
+        self.events: pl.DataFrame = events.with_columns(
+            self.user_vocab.indices(events[C.USER_ID]).alias(C.USER_IDX),
+            self.item_vocab.indices(events[C.ITEM_ID]).alias(C.ITEM_IDX),
+            self.scenario_vocab.indices(events[C.SCENARIO]).alias(C.SCENARIO_IDX),
+            weights.alias(C.WEIGHT),
+        )
+        for col, vocab in (
+            (C.USER_IDX, self.user_vocab),
+            (C.ITEM_IDX, self.item_vocab),
+            (C.SCENARIO_IDX, self.scenario_vocab),
+        ):
+            n_bad = self.events[col].null_count()
+            if n_bad:
+                bad = self.events.filter(pl.col(col).is_null()).row(0, named=True)
+                raw_col = {C.USER_IDX: C.USER_ID, C.ITEM_IDX: C.ITEM_ID}.get(col, C.SCENARIO)
+                raise UnknownEntityError(
+                    vocab.kind,
+                    bad[raw_col],
+                    fix=f"{n_bad} event(s) use ids outside the given {vocab.kind} vocabulary",
+                )
+        self.catalog: pl.DataFrame = self._align_catalog(catalog)
+        self.users = users
+
+    # ------------------------------------------------------------------ construction helpers
+    def _align_catalog(self, catalog: pl.DataFrame | None) -> pl.DataFrame:
+        """One catalog row per vocabulary item, in index order (missing text is null)."""
+        base = pl.DataFrame(
+            {C.ITEM_ID: self.item_vocab.ids, C.ITEM_IDX: np.arange(len(self.item_vocab))}
+        )
+        if catalog is None or catalog.is_empty():
+            return base.with_columns(pl.lit(None, dtype=pl.String).alias(C.TITLE))
+        cat = catalog.with_columns(pl.col(C.ITEM_ID).cast(pl.String)).unique(
+            C.ITEM_ID, keep="first", maintain_order=True
+        )
+        cat = cat.drop([c for c in (C.ITEM_IDX,) if c in cat.columns])
+        return base.join(cat, on=C.ITEM_ID, how="left").sort(C.ITEM_IDX)
+
+    def subset(self, events: pl.DataFrame, *, name: str | None = None) -> Dataset:
+        """A Dataset over other events (e.g. the train part of a split) with the same
+        vocabularies, catalog and behaviour weights, so indices agree."""
+        cols = [c for c in events.columns if c not in (C.USER_IDX, C.ITEM_IDX, C.SCENARIO_IDX, C.WEIGHT)]
+        return Dataset(
+            events.select(cols),
+            self.catalog.drop(C.ITEM_IDX),
+            self.users,
+            behavior_weights=self.behavior_weights,
+            vocabularies=self.vocabularies,
+            name=name or self.name,
+        )
+
+    @property
+    def vocabularies(self) -> dict[str, Vocabulary]:
+        return {
+            "users": self.user_vocab,
+            "items": self.item_vocab,
+            "scenarios": self.scenario_vocab,
+            "behaviors": self.behavior_vocab,
+        }
+
+    # ------------------------------------------------------------------ sizes and lookups
+    @property
+    def n_users(self) -> int:
+        return len(self.user_vocab)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_vocab)
+
+    @property
+    def n_events(self) -> int:
+        return self.events.height
+
+    @property
+    def scenarios(self) -> list[str]:
+        return self.scenario_vocab.to_list()
+
+    def scenario_index(self, scenario: str) -> int:
+        idx = self.scenario_vocab.get(scenario)
+        if idx is None:
+            raise UnknownEntityError(
+                "scenario", scenario, fix=f"choose one of {self.scenario_vocab.to_list()}"
+            )
+        return idx
+
+    @cached_property
+    def _scenario_items(self) -> dict[int, IdxArray]:
+        """Items of each scenario: those with events there, plus catalog items whose
+        ``scenario`` column names it (text-only items)."""
+        out: dict[int, set[int]] = {}
+        pairs = self.events.select(C.SCENARIO_IDX, C.ITEM_IDX).unique()
+        for s, i in pairs.iter_rows():
+            out.setdefault(s, set()).add(i)
+        if C.SCENARIO in self.catalog.columns:
+            for item, scen in self.catalog.select(C.ITEM_IDX, C.SCENARIO).drop_nulls().iter_rows():
+                s_idx = self.scenario_vocab.get(scen)
+                if s_idx is not None:
+                    out.setdefault(s_idx, set()).add(item)
+        return {s: np.array(sorted(v), dtype=np.int64) for s, v in out.items()}
+
+    def scenario_items(self, scenario: str | None) -> IdxArray:
+        """Dense indices of the items that belong to a scenario (all items for ``None``)."""
+        if scenario is None:
+            return np.arange(self.n_items, dtype=np.int64)
+        return self._scenario_items.get(self.scenario_index(scenario), np.zeros(0, np.int64))
+
+    # ------------------------------------------------------------------ derived structures
+    @cached_property
+    def histories(self) -> Histories:
+        """Every user's events across scenarios, time-ordered."""
+        ev = (
+            self.events.select(
+                C.USER_IDX, C.ITEM_IDX, C.SCENARIO_IDX, C.BEHAVIOR, C.TIMESTAMP, C.WEIGHT
+            )
+            .with_row_index("_order")
+            .sort([C.USER_IDX, C.TIMESTAMP, "_order"])
+        )
+        users = ev[C.USER_IDX].to_numpy()
+        counts = np.bincount(users, minlength=self.n_users)
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        return Histories(
+            indptr=indptr,
+            item_idx=ev[C.ITEM_IDX].to_numpy().astype(np.int64),
+            scenario_idx=ev[C.SCENARIO_IDX].to_numpy().astype(np.int64),
+            behavior_idx=self.behavior_vocab.indices(ev[C.BEHAVIOR]).fill_null(0).to_numpy(),
+            timestamp=ev[C.TIMESTAMP].to_numpy().astype(np.int64),
+            weight=ev[C.WEIGHT].to_numpy().astype(np.float32),
+        )
+
+    def matrix(self, scenario: str | None = None, *, binary: bool = False) -> sp.csr_matrix:
+        """User x item interaction matrix (float32 CSR), for one scenario or all.
+
+        Repeated (user, item) events add up their behaviour weights unless ``binary``.
+        """
+        key = (scenario, binary)
+        cache = self.__dict__.setdefault("_matrix_cache", {})
+        if key in cache:
+            return cache[key]  # type: ignore[no-any-return]
+        ev = self.events
+        if scenario is not None:
+            ev = ev.filter(pl.col(C.SCENARIO_IDX) == self.scenario_index(scenario))
+        rows = ev[C.USER_IDX].to_numpy()
+        cols = ev[C.ITEM_IDX].to_numpy()
+        vals = np.ones(len(rows), np.float32) if binary else ev[C.WEIGHT].to_numpy()
+        m = sp.csr_matrix(
+            (vals.astype(np.float32), (rows, cols)), shape=(self.n_users, self.n_items)
+        )
+        m.sum_duplicates()
+        if binary:
+            m.data[:] = 1.0
+        cache[key] = m
+        return m
+
+    def text_of(self, columns: Sequence[str] = CATALOG_TEXT_COLUMNS) -> pl.DataFrame:
+        """The catalog's text columns that exist, in item index order."""
+        return self.catalog.select([C.ITEM_IDX, *[c for c in columns if c in self.catalog.columns]])
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Content hash of the events and the vocabularies (for run manifests)."""
+        h = hashlib.sha256()
+        for col in (C.USER_IDX, C.ITEM_IDX, C.SCENARIO_IDX, C.TIMESTAMP):
+            h.update(self.events[col].to_numpy().tobytes())
+        h.update(str((self.n_users, self.n_items, self.scenarios)).encode())
+        return h.hexdigest()[:16]
+
+    # ------------------------------------------------------------------ summaries
+    def stats(self) -> dict[str, Any]:
+        """Per-scenario figures (users, items, events, behaviours, time span, sparsity)."""
+        from scenerec.data.stats import dataset_stats
+
+        return dataset_stats(self)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.name!r}: {self.n_users} users, {self.n_items} items, "
+            f"{self.n_events} events, scenarios={self.scenarios})"
+        )
