@@ -28,6 +28,12 @@ from scenerec.schema import (
     IdxArray,
 )
 
+_DERIVED = (C.USER_IDX, C.ITEM_IDX, C.SCENARIO_IDX, C.WEIGHT)
+
+
+def _drop_derived(events: pl.DataFrame) -> pl.DataFrame:
+    return events.drop([c for c in _DERIVED if c in events.columns])
+
 
 class Vocabulary:
     """A fixed, ordered mapping between raw ids (str) and dense indices ``0..n-1``."""
@@ -131,6 +137,7 @@ class Dataset:
         *,
         behavior_weights: Mapping[str, float] | None = None,
         vocabularies: Mapping[str, Vocabulary] | None = None,
+        scenario_items: Mapping[int, IdxArray] | None = None,
         name: str = "dataset",
     ) -> None:
         missing = [c for c in REQUIRED_EVENT_COLUMNS if c not in events.columns]
@@ -164,8 +171,10 @@ class Dataset:
         self.behavior_vocab: Vocabulary = vocabs["behaviors"]
 
         weights = pl.col(C.BEHAVIOR).replace_strict(
-            list(self.behavior_weights), list(self.behavior_weights.values()),
-            default=1.0, return_dtype=pl.Float32,
+            list(self.behavior_weights),
+            list(self.behavior_weights.values()),
+            default=1.0,
+            return_dtype=pl.Float32,
         )
         self.events: pl.DataFrame = events.with_columns(
             self.user_vocab.indices(events[C.USER_ID]).alias(C.USER_IDX),
@@ -189,6 +198,8 @@ class Dataset:
                 )
         self.catalog: pl.DataFrame = self._align_catalog(catalog)
         self.users = users
+        if scenario_items is not None:
+            self.__dict__["_scenario_items"] = dict(scenario_items)
 
     # ------------------------------------------------------------------ construction helpers
     def _align_catalog(self, catalog: pl.DataFrame | None) -> pl.DataFrame:
@@ -204,16 +215,20 @@ class Dataset:
         cat = cat.drop([c for c in (C.ITEM_IDX,) if c in cat.columns])
         return base.join(cat, on=C.ITEM_ID, how="left").sort(C.ITEM_IDX)
 
+    def raw_events(self) -> pl.DataFrame:
+        """The events without the derived index and weight columns."""
+        return _drop_derived(self.events)
+
     def subset(self, events: pl.DataFrame, *, name: str | None = None) -> Dataset:
         """A Dataset over other events (e.g. the train part of a split) with the same
         vocabularies, catalog and behaviour weights, so indices agree."""
-        cols = [c for c in events.columns if c not in (C.USER_IDX, C.ITEM_IDX, C.SCENARIO_IDX, C.WEIGHT)]
         return Dataset(
-            events.select(cols),
+            _drop_derived(events),
             self.catalog.drop(C.ITEM_IDX),
             self.users,
             behavior_weights=self.behavior_weights,
             vocabularies=self.vocabularies,
+            scenario_items=self._scenario_items,
             name=name or self.name,
         )
 
@@ -304,7 +319,7 @@ class Dataset:
         key = (scenario, binary)
         cache = self.__dict__.setdefault("_matrix_cache", {})
         if key in cache:
-            return cache[key]  # type: ignore[no-any-return]
+            return cache[key]
         ev = self.events
         if scenario is not None:
             ev = ev.filter(pl.col(C.SCENARIO_IDX) == self.scenario_index(scenario))

@@ -15,7 +15,7 @@ from typing import Literal
 import polars as pl
 
 from scenerec.errors import SchemaError
-from scenerec.schema import C, EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS
+from scenerec.schema import EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS, C
 
 Format = Literal["csv", "tsv", "parquet", "jsonl"]
 
@@ -178,7 +178,9 @@ def read_catalog(
         )
     df = lf.drop(C.ROW).collect()
     df = df.with_columns(pl.col(c).cast(pl.String) for c in df.columns)
-    return df.filter(pl.col(C.ITEM_ID).is_not_null()).unique(C.ITEM_ID, keep="first", maintain_order=True)
+    return df.filter(pl.col(C.ITEM_ID).is_not_null()).unique(
+        C.ITEM_ID, keep="first", maintain_order=True
+    )
 
 
 def write_table(df: pl.DataFrame | pl.LazyFrame, path: str | Path) -> Path:

@@ -17,9 +17,7 @@ def _block(ev: pl.DataFrame, n_items_scope: int | None = None) -> dict[str, Any]
     items = ev[C.ITEM_ID].n_unique()
     pairs = ev.select(C.USER_ID, C.ITEM_ID).unique().height
     denom = users * (n_items_scope or items)
-    behaviors = dict(
-        ev.group_by(C.BEHAVIOR).len().sort("len", descending=True).iter_rows()
-    )
+    behaviors = dict(ev.group_by(C.BEHAVIOR).len().sort("len", descending=True).iter_rows())
     ts = ev[C.TIMESTAMP]
     return {
         "users": users,
@@ -52,7 +50,10 @@ def dataset_stats(ds: Dataset) -> dict[str, Any]:
     text_cols = [c for c in CATALOG_TEXT_COLUMNS if c in ds.catalog.columns]
     if text_cols:
         has_text = pl.any_horizontal(
-            [pl.col(c).is_not_null() & (pl.col(c).cast(pl.String).str.strip_chars() != "") for c in text_cols]
+            [
+                pl.col(c).is_not_null() & (pl.col(c).cast(pl.String).str.strip_chars() != "")
+                for c in text_cols
+            ]
         )
         n_without = int(ds.catalog.filter(~has_text).height)
     else:

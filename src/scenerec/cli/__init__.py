@@ -1,0 +1,1 @@
+"""The ``scenerec`` command line: one thin typer layer over the library."""

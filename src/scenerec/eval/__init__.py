@@ -1,0 +1,1 @@
+"""Evaluation: metrics, protocols, significance and reports."""

@@ -1,0 +1,484 @@
+"""The ``onnx`` backend: the sentence model exported once to ONNX and run with onnxruntime.
+
+The transformer is exported with ``torch.onnx.export`` (TorchScript exporter) into the cache
+directory the first time a model is used; later runs load the exported file and need neither
+torch nor sentence-transformers. Tokenisation uses the model's own fast tokenizer (saved next to
+the ONNX file) and the model's own pooling is replicated in numpy, so the vectors equal the
+``sentence`` backend's within 1e-4 cosine (the export is checked against the torch model before
+it is kept). Optional dynamic int8 quantisation trades a measured bit of quality for speed; the
+loss (min and mean cosine against float32 on probe texts) is logged and kept with the export.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from scenerec.config import Settings
+from scenerec.errors import ConfigError, EncoderError
+from scenerec.text.encoder import BatchedEncoder, EncoderConfig, l2_normalize, make_fingerprint
+from scenerec.text.sentence import ModelRef, load_sentence_model, resolve_model
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FORMAT = 1  # bump when the export layout or procedure changes (new cache folder)
+OPSET = 17
+PARITY_MIN_COSINE = 1.0 - 1e-5  # the export must match torch this closely on the probe texts
+SUPPORTED_POOLING = ("mean", "cls", "max", "mean_sqrt_len_tokens", "weightedmean", "lasttoken")
+
+# Probe texts for the export check and the int8 loss report: short titles, queries, long text.
+PROBE_TEXTS: tuple[str, ...] = (
+    "Japanese green tea matcha powder, 100 g",
+    "stainless steel chef knife 8 inch",
+    "organic dark chocolate bar 85% cocoa",
+    "non-stick frying pan with glass lid",
+    "cast iron skillet pre-seasoned 12 inch",
+    "coffee beans",
+    "decaf",
+    "how do I descale an espresso machine",
+    "gluten free pasta for kids",
+    "Toy Story (1995) Animation|Children's|Comedy",
+    "Heat (1995) Action|Crime|Thriller",
+    "a quiet romantic drama set in post-war Paris",
+    "wireless noise cancelling headphones",
+    "vanilla extract pure madagascar bourbon 4 fl oz bottle for baking",
+    "x",
+    "The quick brown fox jumps over the lazy dog. " * 12,
+    "Silicone baking mat set of 3, reusable, BPA free, fits half sheet pans; oven safe to 480F. "
+    "Category: Kitchen & Dining > Bakeware. Brand: Kitchenaid. Great for cookies, macarons and "
+    "pastry; easy to clean in the dishwasher.",
+    "query: cheap running shoes for flat feet",
+    "passage: lightweight trail running shoe with wide toe box",
+    "Bücher über Kochkunst und Ernährung",
+)
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """An exported model folder and what is needed to run it.
+
+    Attributes:
+        path: the folder (``model.onnx``, ``tokenizer.json``, ``meta.json``, maybe
+            ``model.int8.onnx`` and ``quantization.json``).
+        input_names: ONNX inputs, a subset of ``input_ids``, ``attention_mask``,
+            ``token_type_ids``.
+        pooling: pooling modes, concatenated in this order.
+        max_seq_length: the model's token limit as sentence-transformers applies it.
+        max_positions: position embeddings of the transformer (hard limit for ``max_tokens``).
+        dim: output dimension after pooling.
+    """
+
+    path: Path
+    input_names: tuple[str, ...]
+    pooling: tuple[str, ...]
+    max_seq_length: int
+    max_positions: int
+    dim: int
+
+    @classmethod
+    def read(cls, path: Path) -> OnnxExport:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        if meta.get("format") != EXPORT_FORMAT:
+            raise ValueError(f"export format {meta.get('format')} != {EXPORT_FORMAT}")
+        for name in ("model.onnx", "tokenizer.json"):
+            if not (path / name).is_file():
+                raise ValueError(f"{name} is missing")
+        return cls(
+            path=path,
+            input_names=tuple(meta["input_names"]),
+            pooling=tuple(meta["pooling"]),
+            max_seq_length=int(meta["max_seq_length"]),
+            max_positions=int(meta["max_positions"]),
+            dim=int(meta["dim"]),
+        )
+
+
+def export_dir(ref: ModelRef, settings: Settings) -> Path:
+    """Where the ONNX export of a model lives in the cache."""
+    key = make_fingerprint("onnx", ref.label, {"model": ref.identity, "format": EXPORT_FORMAT})
+    return settings.cache_dir / "onnx" / key
+
+
+def _pipeline_spec(st: SentenceTransformer, label: str) -> tuple[tuple[str, ...], int, int]:
+    """Pooling modes, max sequence length and max positions of a Transformer+Pooling(+Normalize)
+    model; anything else cannot be replicated outside torch."""
+    modules: list[Any] = list(st)
+    kinds = [type(m).__name__ for m in modules]
+    if not kinds or kinds[0] != "Transformer":
+        raise EncoderError(f"model {label!r}: first module is {kinds[:1]}, expected Transformer")
+    pooling: tuple[str, ...] = ("mean",)
+    rest = kinds[1:]
+    if rest and rest[0] == "Pooling":
+        mode = modules[1].pooling_mode
+        pooling = (mode,) if isinstance(mode, str) else tuple(mode)
+        rest = rest[1:]
+    if rest not in ([], ["Normalize"]):
+        raise EncoderError(
+            f"model {label!r} has modules {kinds}; the onnx backend replicates "
+            "Transformer + Pooling (+ Normalize) only. Fix: use backend 'sentence' for this model"
+        )
+    bad = [m for m in pooling if m not in SUPPORTED_POOLING]
+    if bad:
+        raise EncoderError(f"model {label!r}: pooling {bad} is not supported by the onnx backend")
+    cfg: Any = modules[0].auto_model.config
+    max_pos = int(getattr(cfg, "max_position_embeddings", 0) or 0)
+    max_len = int(st.max_seq_length or max_pos or 512)
+    return pooling, max_len, max_pos or max_len
+
+
+def export_model(st: SentenceTransformer, out: Path, *, label: str) -> OnnxExport:
+    """Export a loaded sentence-transformers model into the folder ``out`` and check it.
+
+    Raises:
+        EncoderError: the model's pipeline cannot be replicated, or the exported graph does not
+            reproduce the torch vectors on the probe texts.
+    """
+    import torch
+
+    pooling, max_len, max_pos = _pipeline_spec(st, label)
+    transformer: Any = st[0]
+    hf: Any = transformer.auto_model
+    tokenizer: Any = transformer.tokenizer
+    if tokenizer is None or not getattr(tokenizer, "is_fast", False):
+        raise EncoderError(f"model {label!r} has no fast tokenizer; use backend 'sentence'")
+    import inspect
+
+    accepted = set(inspect.signature(hf.forward).parameters)
+    names = tuple(
+        n
+        for n in ("input_ids", "attention_mask", "token_type_ids")
+        if n in accepted and n in tokenizer.model_input_names
+    )
+
+    class _LastHidden(torch.nn.Module):
+        def __init__(self, model: Any) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *inputs: Any) -> Any:
+            kwargs = dict(zip(names, inputs, strict=True))
+            return self.model(**kwargs, return_dict=True).last_hidden_state
+
+    out.mkdir(parents=True, exist_ok=True)
+    # Two texts of different lengths so that the traced graph sees padding.
+    sample = tokenizer(list(PROBE_TEXTS[:2]), padding=True, return_tensors="pt")
+    dynamic = {n: {0: "batch", 1: "seq"} for n in (*names, "last_hidden_state")}
+    wrapper = _LastHidden(hf).eval()
+    try:
+        with torch.inference_mode():
+            torch.onnx.export(
+                wrapper,
+                tuple(sample[n] for n in names),
+                str(out / "model.onnx"),
+                input_names=list(names),
+                output_names=["last_hidden_state"],
+                dynamic_axes=dynamic,
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+    except Exception as exc:
+        raise EncoderError(f"ONNX export of {label!r} failed: {exc}") from exc
+    # The backend tokenizer carries the lower-casing sentence-transformers may have added.
+    tokenizer.backend_tokenizer.save(str(out / "tokenizer.json"))
+    dim = int(st.get_embedding_dimension() or 0)
+    meta = {
+        "format": EXPORT_FORMAT,
+        "model": label,
+        "input_names": list(names),
+        "pooling": list(pooling),
+        "max_seq_length": max_len,
+        "max_positions": max_pos,
+        "pad_token": tokenizer.pad_token,
+        "pad_id": tokenizer.pad_token_id,
+        "dim": dim,
+        "torch": torch.__version__,
+        "opset": OPSET,
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    export = OnnxExport.read(out)
+    runner = _Runner(export, "model.onnx", threads=torch.get_num_threads(), max_tokens=None)
+    got = l2_normalize(runner.run(list(PROBE_TEXTS)))
+    ref = l2_normalize(np.asarray(st.encode(list(PROBE_TEXTS), convert_to_numpy=True)))
+    cos = (got * ref).sum(axis=1)
+    if float(cos.min()) < PARITY_MIN_COSINE:
+        raise EncoderError(
+            f"ONNX export of {label!r} does not reproduce the torch model (min cosine "
+            f"{cos.min():.6f} on probe texts); use backend 'sentence'"
+        )
+    logger.info("exported %s to ONNX at %s (min cosine vs torch %.7f)", label, out, cos.min())
+    return export
+
+
+def quantize_export(export: OnnxExport, *, threads: int) -> dict[str, float]:
+    """Write ``model.int8.onnx`` (dynamic int8 weights) and measure its loss against float32.
+
+    Returns:
+        ``{"min_cosine", "mean_cosine", "n_texts"}`` on the probe texts; also saved as
+        ``quantization.json``.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    tmp = export.path / f".tmp-{uuid.uuid4().hex}.onnx"
+    try:
+        quantize_dynamic(str(export.path / "model.onnx"), str(tmp), weight_type=QuantType.QInt8)
+        texts = list(PROBE_TEXTS)
+        full = l2_normalize(
+            _Runner(export, "model.onnx", threads=threads, max_tokens=None).run(texts)
+        )
+        q = l2_normalize(_Runner(export, tmp.name, threads=threads, max_tokens=None).run(texts))
+        cos = (full * q).sum(axis=1)
+        report = {
+            "min_cosine": float(cos.min()),
+            "mean_cosine": float(cos.mean()),
+            "n_texts": float(len(texts)),
+        }
+        _atomic_write_text(export.path / "quantization.json", json.dumps(report, indent=2))
+        os.replace(tmp, export.path / "model.int8.onnx")
+    finally:
+        tmp.unlink(missing_ok=True)
+    return report
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}-{path.name}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def ensure_export(
+    ref: ModelRef,
+    settings: Settings,
+    *,
+    quantize: bool,
+    threads: int,
+    source: SentenceTransformer | None = None,
+) -> OnnxExport:
+    """The model's export from the cache, exporting it first when missing or broken.
+
+    Safe when two processes export at once: each builds in a private temporary folder and the
+    first to rename it into place wins; the other discards its copy.
+
+    Args:
+        ref: the resolved model.
+        settings: runtime settings (cache directory).
+        quantize: also make sure the int8 model exists.
+        threads: onnxruntime threads for the checks.
+        source: the already loaded sentence model (avoids a second load).
+    """
+    target = export_dir(ref, settings)
+    export: OnnxExport | None = None
+    if target.exists():
+        try:
+            export = OnnxExport.read(target)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("ONNX export at %s is unusable (%s); exporting again", target, exc)
+            shutil.rmtree(target, ignore_errors=True)
+    if export is None:
+        st = source if source is not None else load_sentence_model(ref)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".tmp-{target.name}-{uuid.uuid4().hex[:8]}"
+        try:
+            export_model(st, tmp, label=ref.label)
+            try:
+                os.replace(tmp, target)
+            except OSError:
+                # Another process finished first (target now exists and is not empty): use it.
+                logger.info("another process exported %s first; using its copy", ref.label)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        export = OnnxExport.read(target)
+    if quantize and not (export.path / "model.int8.onnx").is_file():
+        report = quantize_export(export, threads=threads)
+        logger.info(
+            "int8 quantisation of %s: cosine vs float32 min %.4f, mean %.4f on %d probe texts",
+            ref.label,
+            report["min_cosine"],
+            report["mean_cosine"],
+            int(report["n_texts"]),
+        )
+    return export
+
+
+class _Runner:
+    """Tokenizer + onnxruntime session + numpy pooling for one exported model file."""
+
+    def __init__(self, export: OnnxExport, filename: str, *, threads: int, max_tokens: int | None):
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        meta = json.loads((export.path / "meta.json").read_text(encoding="utf-8"))
+        limit = max_tokens if max_tokens is not None else export.max_seq_length
+        if limit > export.max_positions:
+            raise ConfigError(
+                f"max_tokens={limit} exceeds the model's {export.max_positions} positions; "
+                f"set max_tokens <= {export.max_positions}"
+            )
+        self.export = export
+        self.tokenizer = Tokenizer.from_file(str(export.path / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=limit)
+        self.tokenizer.enable_padding(pad_id=int(meta["pad_id"]), pad_token=str(meta["pad_token"]))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # onnxruntime warns about unused initializers otherwise
+        self.session = ort.InferenceSession(
+            str(export.path / filename), opts, providers=["CPUExecutionProvider"]
+        )
+
+    def run(self, texts: list[str]) -> np.ndarray:
+        """Pooled (not normalised) vectors ``(len(texts), dim)`` float32."""
+        enc = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.export.input_names:
+            feeds["token_type_ids"] = np.array([e.type_ids for e in enc], dtype=np.int64)
+        feeds = {k: v for k, v in feeds.items() if k in self.export.input_names}
+        hidden = np.asarray(self.session.run(["last_hidden_state"], feeds)[0], dtype=np.float32)
+        return _pool(hidden, mask, self.export.pooling)
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray, modes: tuple[str, ...]) -> np.ndarray:
+    """sentence-transformers' pooling in numpy, for right-padded batches.
+
+    Args:
+        hidden: token vectors ``(b, t, d)`` float32.
+        mask: attention mask ``(b, t)`` int64 (1 for real tokens).
+        modes: pooling modes, concatenated in order.
+    """
+    m = mask[..., None].astype(np.float32)
+    n_tok = np.clip(m.sum(axis=1), 1e-9, None)
+    out: list[np.ndarray] = []
+    for mode in modes:
+        if mode == "mean":
+            out.append((hidden * m).sum(axis=1) / n_tok)
+        elif mode == "mean_sqrt_len_tokens":
+            out.append((hidden * m).sum(axis=1) / np.sqrt(n_tok))
+        elif mode == "cls":
+            out.append(hidden[np.arange(len(hidden)), mask.argmax(axis=1)])
+        elif mode == "max":
+            out.append(np.where(m > 0, hidden, -np.inf).max(axis=1))
+        elif mode == "weightedmean":
+            w = m * np.arange(1, hidden.shape[1] + 1, dtype=np.float32)[None, :, None]
+            out.append((hidden * w).sum(axis=1) / np.clip(w.sum(axis=1), 1e-9, None))
+        elif mode == "lasttoken":
+            last = np.maximum(mask.sum(axis=1) - 1, 0)
+            out.append(hidden[np.arange(len(hidden)), last])
+        else:  # pragma: no cover - rejected at export
+            raise EncoderError(f"unsupported pooling mode {mode!r}")
+    return np.concatenate(out, axis=1).astype(np.float32)
+
+
+class OnnxEncoder(BatchedEncoder):
+    """onnxruntime encoder for a sentence-transformers model.
+
+    Args:
+        config: encoder config (``backend="onnx"``).
+        settings: runtime settings (cache directory for the export, threads).
+        source: an already loaded sentence model for ``config.model``, used only if the export
+            has to be made (saves loading it twice).
+    """
+
+    def __init__(
+        self,
+        config: EncoderConfig | None = None,
+        *,
+        settings: Settings | None = None,
+        source: SentenceTransformer | None = None,
+    ) -> None:
+        super().__init__(config or EncoderConfig(backend="onnx"))
+        self.settings = settings or Settings.from_env()
+        self._source = source
+        self._ref: ModelRef | None = None
+        self._runner: _Runner | None = None
+
+    @property
+    def ref(self) -> ModelRef:
+        if self._ref is None:
+            self._ref = resolve_model(self.config.model, self.config.revision)
+        return self._ref
+
+    @property
+    def runner(self) -> _Runner:
+        """The loaded session (exporting the model first if needed)."""
+        if self._runner is None:
+            threads = self.config.resolved_threads(self.settings)
+            export = ensure_export(
+                self.ref,
+                self.settings,
+                quantize=self.config.quantize,
+                threads=threads,
+                source=self._source,
+            )
+            self._source = None  # the export exists now; do not keep the torch model alive
+            name = "model.int8.onnx" if self.config.quantize else "model.onnx"
+            try:
+                self._runner = _Runner(
+                    export, name, threads=threads, max_tokens=self.config.max_tokens
+                )
+            except ConfigError:
+                raise
+            except Exception as exc:
+                # A file damaged after its export was checked: export again, once.
+                logger.warning("cannot load %s (%s); exporting again", export.path / name, exc)
+                shutil.rmtree(export.path, ignore_errors=True)
+                export = ensure_export(
+                    self.ref, self.settings, quantize=self.config.quantize, threads=threads
+                )
+                self._runner = _Runner(
+                    export, name, threads=threads, max_tokens=self.config.max_tokens
+                )
+        return self._runner
+
+    @property
+    def quantization_report(self) -> dict[str, float] | None:
+        """Measured int8 loss (``min_cosine``, ``mean_cosine``, ``n_texts``), or ``None``."""
+        if not self.config.quantize:
+            return None
+        path = self.runner.export.path / "quantization.json"
+        with contextlib.suppress(OSError, ValueError):
+            data: dict[str, float] = json.loads(path.read_text(encoding="utf-8"))
+            return data
+        return None
+
+    @property
+    def dim(self) -> int:
+        return self.runner.export.dim
+
+    @property
+    def fingerprint(self) -> str:
+        return make_fingerprint(
+            "onnx",
+            self.ref.label,
+            {
+                "model": self.ref.identity,
+                "format": EXPORT_FORMAT,
+                "max_tokens": self.config.max_tokens,
+                "query_prefix": self.config.query_prefix,
+                "passage_prefix": self.config.passage_prefix,
+                "dtype": "int8" if self.config.quantize else "float32",
+            },
+        )
+
+    def _prepare(self) -> None:
+        _ = self.runner
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        try:
+            return self.runner.run(texts)
+        except Exception as exc:
+            raise EncoderError(f"onnx model {self.ref.label!r} failed on a batch: {exc}") from exc

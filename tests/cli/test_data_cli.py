@@ -1,0 +1,98 @@
+"""The data commands as a user runs them: exit codes and one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from scenerec.cli.main import app
+
+runner = CliRunner()
+HEADER = "user_id,item_id,scenario,behavior,timestamp\n"
+GOOD = "".join(f"u{u},i{i},app,click,{1000 + 10 * u + i}\n" for u in range(6) for i in range(6))
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    res = runner.invoke(app, list(args))
+    return res.exit_code, res.stdout, res.stderr
+
+
+def one_line(text: str) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " ".join(lines)
+
+
+MALFORMED = {
+    "non_numeric_timestamp": (HEADER + GOOD + "u9,i1,app,click,yesterday\n", "timestamp"),
+    "truncated_last_line": (HEADER + GOOD + "u9,i1,ap", "behavior"),
+    "non_utf8": ((HEADER + GOOD).encode() + b"u9,i\xff1,app,click,5\n", "item_id"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_strict_stops_with_file_row_column(case: str, tmp_path: Path) -> None:
+    content, column = MALFORMED[case]
+    f = tmp_path / "events.csv"
+    if isinstance(content, bytes):
+        f.write_bytes(content)
+    else:
+        f.write_text(content)
+    code, out, err = run("data", "clean", str(f), str(tmp_path / "out.parquet"), "--strict")
+    assert code == 1
+    msg = one_line(err)
+    assert "events.csv" in msg and "row 37" in msg and column in msg, msg
+    assert "Traceback" not in err + out
+    assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_default_mode_quarantines_row_by_row(case: str, tmp_path: Path) -> None:
+    content, _ = MALFORMED[case]
+    f = tmp_path / "events.csv"
+    if isinstance(content, bytes):
+        f.write_bytes(content)
+    else:
+        f.write_text(content)
+    q = tmp_path / "q.parquet"
+    code, out, err = run("data", "clean", str(f), str(tmp_path / "out.parquet"), "-q", str(q))
+    assert code == 0, err
+    kept = pl.read_parquet(tmp_path / "out.parquet")
+    rejected = pl.read_parquet(q)
+    assert kept.height == 36
+    assert rejected["source_row"].to_list() == [37]
+    assert rejected["reason"][0]
+
+
+def test_missing_column_and_wrong_delimiter_fail_cleanly(tmp_path: Path) -> None:
+    f = tmp_path / "events.csv"
+    f.write_text("user_id,item_id,scenario,behavior\nu1,i1,app,click\n")
+    code, _, err = run("data", "clean", str(f), str(tmp_path / "o.parquet"))
+    assert code == 1 and "timestamp" in err and "events.csv" in err
+    g = tmp_path / "semi.csv"
+    g.write_text(HEADER.replace(",", ";") + "u1;i1;app;click;1\n")
+    code, _, err = run("data", "clean", str(g), str(tmp_path / "o.parquet"), "--strict")
+    assert code == 1 and "--sep" in err and "Traceback" not in err
+    code, _, _ = run("data", "clean", str(g), str(tmp_path / "o.parquet"), "--sep", ";")
+    assert code == 0
+
+
+def test_missing_file_and_usage_error(tmp_path: Path) -> None:
+    code, _, err = run("data", "inspect", str(tmp_path / "nope.csv"))
+    assert code == 1 and "not found" in err
+    code, _, _ = run("data", "clean", "--bogus-option")
+    assert code == 2
+
+
+def test_inspect_json(tmp_path: Path) -> None:
+    f = tmp_path / "events.csv"
+    f.write_text(HEADER + GOOD + "u1,i1,web,view,5000\n")
+    code, out, err = run("data", "inspect", str(f), "--json")
+    assert code == 0, err
+    import json
+
+    stats = json.loads(out)
+    assert stats["scenarios"]["app"]["events"] == 36
+    assert stats["users_in_several_scenarios"] == 1

@@ -1,0 +1,108 @@
+"""The base class's shared behaviour, exercised through the Popularity model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from scenerec.data.dataset import Dataset
+from scenerec.errors import ConfigError, NotFittedError, UnknownEntityError
+from scenerec.models import HistoryEvent, RecQuery, load_run
+from scenerec.models.popularity import Popularity, PopularityConfig
+from scenerec.schema import C
+
+
+@pytest.fixture()
+def ds() -> Dataset:
+    rows = [
+        ("u1", "a", "app", 1), ("u1", "b", "app", 2), ("u2", "a", "app", 3),
+        ("u2", "c", "app", 4), ("u3", "a", "app", 5), ("u3", "d", "web", 6),
+        ("u4", "d", "web", 7), ("u4", "e", "web", 8), ("u2", "e", "web", 9),
+    ]  # fmt: skip
+    ev = pl.DataFrame(rows, schema=[C.USER_ID, C.ITEM_ID, C.SCENARIO, C.TIMESTAMP], orient="row")
+    ev = ev.with_columns(pl.lit("click").alias(C.BEHAVIOR))
+    cat = pl.DataFrame({C.ITEM_ID: ["f"], C.TITLE: ["new item"], C.SCENARIO: ["web"]})
+    return Dataset(ev, cat)
+
+
+def test_candidates_are_the_target_scenario_items(ds: Dataset) -> None:
+    m = Popularity().fit(ds)
+    web = m.recommend(RecQuery(user_id="u1", scenario="web"), k=10)
+    assert set(web.item_ids) == {"d", "e", "f"}  # f: catalog-only item of the web scenario
+    assert list(web.scores) == sorted(web.scores, reverse=True)
+
+
+def test_seen_items_excluded_and_exclude_respected(ds: Dataset) -> None:
+    m = Popularity().fit(ds)
+    r = m.recommend(RecQuery(user_id="u1", scenario="app"), k=10)
+    assert "a" not in r.item_ids and "b" not in r.item_ids
+    r2 = m.recommend(RecQuery(user_id="u1", scenario="app", exclude_seen=False, exclude=["c"]))
+    assert r2.item_ids[0] == "a" and "c" not in r2.item_ids
+
+
+def test_candidates_restrict_and_unknown_candidate_is_clear(ds: Dataset) -> None:
+    m = Popularity().fit(ds)
+    r = m.recommend(RecQuery(user_id="u4", candidates=["b", "c"], exclude_seen=False), k=5)
+    assert set(r.item_ids) == {"b", "c"}
+    with pytest.raises(UnknownEntityError, match="item 'zz'"):
+        m.recommend(RecQuery(user_id="u4", candidates=["zz"]))
+
+
+def test_unknown_user_policy(ds: Dataset) -> None:
+    m = Popularity().fit(ds)
+    with pytest.raises(UnknownEntityError, match="fallback"):
+        m.recommend(RecQuery(user_id="ghost", scenario="app"))
+    r = m.recommend(RecQuery(user_id="ghost", scenario="app", unknown_user="fallback"), k=1)
+    assert r.fallback and r.item_ids == ("a",)
+
+
+def test_adhoc_history_and_unknown_scenario(ds: Dataset) -> None:
+    m = Popularity().fit(ds)
+    r = m.recommend(RecQuery(history=[HistoryEvent("a", "app")], scenario="app"), k=3)
+    assert "a" not in r.item_ids and not r.fallback
+    with pytest.raises(UnknownEntityError, match="choose one of"):
+        m.recommend(RecQuery(user_id="u1", scenario="tv"))
+
+
+def test_ranked_is_immutable(ds: Dataset) -> None:
+    r = Popularity().fit(ds).recommend(RecQuery(user_id="u1"), k=2)
+    with pytest.raises(ValueError):
+        r.scores[0] = 1.0
+    assert r.scores.dtype == np.float32
+
+
+def test_save_load_round_trip(ds: Dataset, tmp_path: Path) -> None:
+    m = Popularity(PopularityConfig(scope="global", half_life_days=1.0)).fit(ds)
+    m.save(tmp_path / "run")
+    back = load_run(tmp_path / "run")
+    assert isinstance(back, Popularity) and back.config == m.config
+    for user in ("u1", "u2", "u3", "u4"):
+        q = RecQuery(user_id=user, scenario="app")
+        a, b = m.recommend(q, k=5), back.recommend(q, k=5)
+        assert a.item_ids == b.item_ids and np.array_equal(a.scores, b.scores)
+
+
+def test_not_fitted_and_wrong_config() -> None:
+    with pytest.raises(NotFittedError):
+        Popularity().recommend(RecQuery(user_id="u1"))
+    with pytest.raises(ConfigError):
+        Popularity(object())  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="k must be"):
+        Popularity().fit(
+            Dataset(pl.DataFrame({C.USER_ID: ["u"], C.ITEM_ID: ["i"], C.SCENARIO: ["s"],
+                                  C.BEHAVIOR: ["v"], C.TIMESTAMP: [1]}))
+        ).recommend(RecQuery(user_id="u"), k=0)
+
+
+def test_rank_users_matches_recommend(ds: Dataset) -> None:
+    m = Popularity().fit(ds)
+    users = np.arange(ds.n_users)
+    top, _ = m.rank_users(users, scenario="app", k=3, exclude=m.train_state.matrix(binary=True))
+    for u in users:
+        uid = ds.user_vocab.to_ids([u])[0]
+        r = m.recommend(RecQuery(user_id=uid, scenario="app"), k=3)
+        got = [i for i in top[u] if i >= 0]
+        assert ds.item_vocab.to_ids(got) == list(r.item_ids)
