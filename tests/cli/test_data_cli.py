@@ -57,7 +57,7 @@ def test_default_mode_quarantines_row_by_row(case: str, tmp_path: Path) -> None:
     else:
         f.write_text(content)
     q = tmp_path / "q.parquet"
-    code, out, err = run("data", "clean", str(f), str(tmp_path / "out.parquet"), "-q", str(q))
+    code, _, err = run("data", "clean", str(f), str(tmp_path / "out.parquet"), "-q", str(q))
     assert code == 0, err
     kept = pl.read_parquet(tmp_path / "out.parquet")
     rejected = pl.read_parquet(q)

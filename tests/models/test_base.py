@@ -106,3 +106,34 @@ def test_rank_users_matches_recommend(ds: Dataset) -> None:
         r = m.recommend(RecQuery(user_id=uid, scenario="app"), k=3)
         got = [i for i in top[u] if i >= 0]
         assert ds.item_vocab.to_ids(got) == list(r.item_ids)
+
+
+@pytest.mark.parametrize("half_life", [None, 2.0])
+def test_partial_fit_equals_refit_and_grows_vocab(ds: Dataset, half_life: float | None) -> None:
+    cfg = PopularityConfig(half_life_days=half_life, weighted=True)
+    first = ds.events.filter(pl.col(C.TIMESTAMP) <= 5)
+    later = ds.raw_events().filter(pl.col(C.TIMESTAMP) > 5)
+    new = pl.DataFrame(
+        {C.USER_ID: ["u9"], C.ITEM_ID: ["g"], C.SCENARIO: ["tv"], C.BEHAVIOR: ["click"],
+         C.TIMESTAMP: [86400 * 3]}
+    )  # fmt: skip
+    online = Popularity(cfg).fit(ds.subset(first))
+    online.partial_fit(later.select(new.columns)).partial_fit(new)
+    full = pl.concat([ds.raw_events().select(new.columns), new])
+    refit = Popularity(cfg).fit(Dataset(full, ds.catalog.drop(C.ITEM_IDX)))
+    for scen in ("app", "web", "tv"):
+        a = online.recommend(RecQuery(user_id="u9", scenario=scen, exclude_seen=False), k=10)
+        b = refit.recommend(RecQuery(user_id="u9", scenario=scen, exclude_seen=False), k=10)
+        assert a.item_ids == b.item_ids
+        np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+
+
+def test_partial_fit_rejected_by_models_that_do_not_learn_online(ds: Dataset) -> None:
+    from scenerec.models.base import BaseRecommender, ModelConfig
+
+    class Offline(BaseRecommender[ModelConfig]):
+        def _fit(self, data: Dataset) -> None:
+            return None
+
+    with pytest.raises(NotImplementedError, match="refit"):
+        Offline().fit(ds).partial_fit(ds.raw_events())

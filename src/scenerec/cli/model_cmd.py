@@ -139,9 +139,9 @@ def register(app: typer.Typer) -> None:
         events = None
         if history is not None:
             events = []
-            for t, token in enumerate(x.strip() for x in history.split(",") if x.strip()):
+            for pos, token in enumerate(x.strip() for x in history.split(",") if x.strip()):
                 item, _, scen = token.partition("@")
-                events.append(HistoryEvent(item, scen or scenario, "click", t))
+                events.append(HistoryEvent(item, scen or scenario, "click", pos))
         model = load_run(run_dir)
         ranked = model.recommend(
             RecQuery(

@@ -40,6 +40,9 @@ new). That fixed point is what makes cleaning idempotent: cleaning the cleaned e
 the same statistics and removes nothing. An event removed by k-core in one pass keeps the code
 ``kcore`` even if its user is flagged as a bot in a later pass.
 
+Timestamps are taken as seconds; when kept timestamps look like milliseconds (after the year
+5000) and ``max_timestamp`` is unset, a ``DataWarning`` says so.
+
 Row-level values are normalised: ids, scenario, behaviour and query are stripped of surrounding
 whitespace, behaviour is lower-cased, an empty query becomes null. The quarantine keeps the
 original values as text.
@@ -53,6 +56,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +68,7 @@ from pydantic import field_validator, model_validator
 
 from scenerec.config import FrozenConfig
 from scenerec.data.io import write_table
-from scenerec.errors import ConfigError, SchemaError
+from scenerec.errors import ConfigError, DataWarning, SchemaError
 from scenerec.schema import EVENT_COLUMNS, EVENT_SCHEMA, REQUIRED_EVENT_COLUMNS, C
 
 if TYPE_CHECKING:
@@ -127,6 +131,8 @@ _MIN_LOG_SCALE: Final = 0.25
 # Makes the MAD a consistent estimator of the standard deviation for normal data.
 _MAD_TO_SD: Final = 1.4826
 _REPLACEMENT_CHAR: Final = "\ufffd"
+# Unix seconds above this are after the year 5000: almost surely milliseconds.
+_MS_SUSPECT: Final = 100_000_000_000
 
 # Scratch columns that live only inside clean_events (never in its output).
 _POS: Final = "__pos"
@@ -420,19 +426,19 @@ def _whole_float(expr: pl.Expr) -> pl.Expr:
 
 
 def _parse_value(dtype: pl.DataType) -> pl.Expr:
-    """Float64 value; null when absent or unparseable (``_bad_value`` tells them apart)."""
+    """Float64 value; null when absent or unparseable (the bad_value rule tells them apart)."""
     if dtype.is_numeric():
         return pl.col(C.VALUE).cast(pl.Float64)
     return _text(C.VALUE, dtype).cast(pl.Float64, strict=False)
 
 
-def _first_match(rules: Sequence[tuple[pl.Expr, str]], otherwise: pl.Expr | None = None) -> pl.Expr:
-    """``when(c1).then(lit(v1)).when(c2)...``: the value of the first true condition."""
+def _first_match(rules: Sequence[tuple[pl.Expr, str]]) -> pl.Expr:
+    """``when(c1).then(lit(v1)).when(c2)...``: the value of the first true condition, else null."""
     cond, value = rules[0]
     chain = pl.when(cond).then(pl.lit(value))
     for cond, value in rules[1:]:
         chain = chain.when(cond).then(pl.lit(value))  # type: ignore[assignment]
-    return chain.otherwise(otherwise if otherwise is not None else pl.lit(None, pl.String))
+    return chain.otherwise(pl.lit(None, pl.String))
 
 
 def _row_rules(
@@ -503,10 +509,6 @@ def _bad_value_text() -> pl.Expr:
     return chain.otherwise(pl.lit(None, pl.String))
 
 
-def _quote(expr: pl.Expr) -> pl.Expr:
-    return pl.format("'{}'", expr)
-
-
 # ---------------------------------------------------------------------------------- input
 def _prepare(events: pl.LazyFrame | pl.DataFrame, file: str | Path | None) -> pl.LazyFrame:
     """Schema columns only (absent optional ones as null text), with ``source_row`` and a
@@ -523,7 +525,8 @@ def _prepare(events: pl.LazyFrame | pl.DataFrame, file: str | Path | None) -> pl
         )
     lf = lf.with_row_index(_POS)
     if C.ROW in names:
-        lf = lf.with_columns(pl.col(C.ROW).cast(pl.Int64))
+        # Non-integer row numbers become null and are reported by _check_rows.
+        lf = lf.with_columns(pl.col(C.ROW).cast(pl.Int64, strict=False))
     else:
         lf = lf.with_columns((pl.col(_POS).cast(pl.Int64) + 1).alias(C.ROW))
     absent = [pl.lit(None, pl.String).alias(c) for c in EVENT_COLUMNS if c not in names]
@@ -531,6 +534,7 @@ def _prepare(events: pl.LazyFrame | pl.DataFrame, file: str | Path | None) -> pl
 
 
 def _catalog_ids(catalog: pl.DataFrame, file: str | Path | None) -> pl.Series:
+    """The catalog's item ids, normalised like event item ids (stripped, non-empty)."""
     if C.ITEM_ID not in catalog.columns:
         raise SchemaError(
             f"catalog has no {C.ITEM_ID!r} column; found {catalog.columns}",
@@ -713,6 +717,101 @@ def _kcore(
     return ev, rejected, rounds
 
 
+# ---------------------------------------------------------------------------------- stages
+def _row_level(
+    events: pl.LazyFrame | pl.DataFrame,
+    config: CleaningConfig,
+    catalog_ids: pl.Series | None,
+    file: str | Path | None,
+) -> pl.DataFrame:
+    """Every input row with its original text (schema names), typed values (``_typed`` names),
+    position, and the first row-level reason and column (null when the row passed)."""
+    lf = _prepare(events, file)
+    schema = lf.collect_schema()
+    typed = [
+        _text(c, schema[c]).alias(_typed(c)) for c in (C.USER_ID, C.ITEM_ID, C.SCENARIO, C.QUERY)
+    ]
+    behavior = _text(C.BEHAVIOR, schema[C.BEHAVIOR]).str.to_lowercase()
+    lf = lf.with_columns(
+        *typed,
+        behavior.alias(_typed(C.BEHAVIOR)),
+        _parse_value(schema[C.VALUE]).alias(_typed(C.VALUE)),
+        _text(C.TIMESTAMP, schema[C.TIMESTAMP]).alias(_TS_TEXT),
+    )
+    lf = lf.with_columns(_parse_timestamp(schema[C.TIMESTAMP]).alias(_typed(C.TIMESTAMP)))
+    rules = _row_rules(schema, config, catalog_ids)
+    lf = lf.with_columns(
+        _first_match([(cond, reason) for cond, reason, _ in rules]).alias(C.REASON),
+        _first_match([(cond, col) for cond, _, col in rules]).alias(_COLUMN),
+        # The quarantine shows the original values, as text.
+        *[pl.col(c).cast(pl.String) for c in EVENT_COLUMNS],
+    ).drop(_TS_TEXT)
+    df = lf.collect(engine="streaming")
+    if not df[_POS].is_sorted():
+        df = df.sort(
+            _POS
+        )  # positions must equal row numbers of df (the quarantine gathers by them)
+    _check_rows(df, file)
+    return df
+
+
+def _row_rejects(df: pl.DataFrame, config: CleaningConfig, file: str | Path | None) -> pl.DataFrame:
+    """(position, reason, detail) of the rows a row-level rule rejected; under ``strict`` the
+    one with the smallest source_row raises instead."""
+    bad = df.filter(pl.col(C.REASON).is_not_null()).rechunk()
+    bad = bad.with_columns(_row_details(config).alias(C.DETAIL))
+    if config.strict and not bad.is_empty():
+        first = bad.sort(C.ROW).row(0, named=True)
+        column = first[_COLUMN]
+        raise SchemaError(
+            first[C.DETAIL],
+            file=file,
+            row=first[C.ROW],
+            column=column,
+            value=first[column],
+            fix=_FIXES[first[C.REASON]],
+        )
+    got = (
+        pl.when(pl.col(C.REASON) == MISSING_VALUE)
+        .then(pl.lit(""))
+        .otherwise(pl.format(" (got '{}')", _bad_value_text()))
+    )
+    return bad.select(_POS, C.REASON, (pl.col(C.DETAIL) + got).alias(C.DETAIL))
+
+
+def _global_rules(
+    ev: pl.DataFrame, config: CleaningConfig, rejects: list[pl.DataFrame]
+) -> tuple[pl.DataFrame, _BotState, int, int]:
+    """Duplicates, near-duplicates, then bots and k-core alternating to their joint fixed point.
+
+    Appends rejected rows to ``rejects``; returns kept events, bot statistics, k-core rounds
+    and bot/k-core passes.
+    """
+    ev, rej = _duplicates(ev)
+    rejects.append(rej)
+    if config.near_duplicate_window_s > 0:
+        ev, rej = _near_duplicates(ev, config.near_duplicate_window_s)
+        rejects.append(rej)
+    state = _BotState()
+    kcore_rounds = passes = 0
+    while True:
+        passes += 1
+        flagged_before = len(state.flagged)
+        if config.bot_detection:
+            ev, rej = _bots(ev, config, state)
+            rejects.append(rej)
+        # k-core was at its fixed point and bots found nobody new: nothing can change any more.
+        if passes > 1 and len(state.flagged) == flagged_before:
+            break
+        ev, krej, rounds = _kcore(ev, config)
+        rejects.extend(krej)
+        kcore_rounds += rounds
+        # k-core removed nothing: bots (run to their own fixed point just before) see the same data.
+        if rounds == 0 or not config.bot_detection:
+            break
+    return ev, state, kcore_rounds, passes
+
+
 # ---------------------------------------------------------------------------------- entry point
 def clean_events(
     events: pl.LazyFrame | pl.DataFrame,
@@ -741,87 +840,25 @@ def clean_events(
             ``config.strict``, the row with the smallest ``source_row`` that a row-level rule
             rejects (the error names the file, that row, the column and the value).
         ConfigError: ``unknown_items="quarantine"`` without a catalog.
+
+    Warns:
+        DataWarning: kept timestamps look like milliseconds (and ``max_timestamp`` is unset).
     """
     config = config or CleaningConfig()
     if config.unknown_items == "quarantine" and catalog is None:
         raise ConfigError("unknown_items='quarantine' needs a catalog (pass catalog=...)")
-    catalog_ids = (
-        _catalog_ids(catalog, file)
-        if catalog is not None and config.unknown_items == "quarantine"
-        else None
-    )
+    catalog_ids = None
+    if catalog is not None and config.unknown_items == "quarantine":
+        catalog_ids = _catalog_ids(catalog, file)
 
-    lf = _prepare(events, file)
-    schema = lf.collect_schema()
-    typed = [
-        _text(c, schema[c]).alias(_typed(c)) for c in (C.USER_ID, C.ITEM_ID, C.SCENARIO, C.QUERY)
-    ]
-    typed.append(_text(C.BEHAVIOR, schema[C.BEHAVIOR]).str.to_lowercase().alias(_typed(C.BEHAVIOR)))
-    typed.append(_parse_value(schema[C.VALUE]).alias(_typed(C.VALUE)))
-    lf = lf.with_columns(*typed, _text(C.TIMESTAMP, schema[C.TIMESTAMP]).alias(_TS_TEXT))
-    lf = lf.with_columns(_parse_timestamp(schema[C.TIMESTAMP]).alias(_typed(C.TIMESTAMP)))
-    rules = _row_rules(schema, config, catalog_ids)
-    lf = lf.with_columns(
-        _first_match([(cond, reason) for cond, reason, _ in rules]).alias(C.REASON),
-        _first_match([(cond, col) for cond, _, col in rules]).alias(_COLUMN),
-        # The quarantine shows the original values as text.
-        *[pl.col(c).cast(pl.String) for c in EVENT_COLUMNS],
-    ).drop(_TS_TEXT)
-    df = lf.collect(engine="streaming")
-    if not df[_POS].is_sorted():
-        df = df.sort(_POS)  # positions must equal row numbers of df for the gather below
-    _check_rows(df, file)
-    n_input = df.height
-
-    bad_mask = df[C.REASON].is_not_null()
-    bad = df.filter(bad_mask).rechunk().with_columns(_row_details(config).alias(C.DETAIL))
-    if config.strict and not bad.is_empty():
-        first = bad.sort(C.ROW).row(0, named=True)
-        column = first[_COLUMN]
-        raise SchemaError(
-            first[C.DETAIL],
-            file=file,
-            row=first[C.ROW],
-            column=column,
-            value=first[column],
-            fix=_FIXES[first[C.REASON]],
-        )
-    got = (
-        pl.when(pl.col(C.REASON) == MISSING_VALUE)
-        .then(pl.lit(""))
-        .otherwise(pl.format(" (got {})", _quote(_bad_value_text())))
-    )
-    row_rejects = bad.select(_POS, C.REASON, (pl.col(C.DETAIL) + got).alias(C.DETAIL))
-
-    ev = df.filter(~bad_mask).select(
+    df = _row_level(events, config, catalog_ids, file)
+    rejects = [_row_rejects(df, config, file)]
+    ev = df.filter(pl.col(C.REASON).is_null()).select(
         _POS, C.ROW, *[pl.col(_typed(c)).cast(EVENT_SCHEMA[c]).alias(c) for c in EVENT_COLUMNS]
     )
     raw = df.select(C.ROW, *EVENT_COLUMNS)
-    del df, bad
-
-    rejects = [row_rejects]
-    ev, rej = _duplicates(ev)
-    rejects.append(rej)
-    if config.near_duplicate_window_s > 0:
-        ev, rej = _near_duplicates(ev, config.near_duplicate_window_s)
-        rejects.append(rej)
-
-    bot_state = _BotState()
-    kcore_rounds = passes = 0
-    while True:
-        passes += 1
-        flagged_before = len(bot_state.flagged)
-        if config.bot_detection:
-            ev, rej = _bots(ev, config, bot_state)
-            rejects.append(rej)
-        # Bots found nothing new after a k-core pass reached its fixed point: done.
-        if passes > 1 and len(bot_state.flagged) == flagged_before:
-            break
-        ev, krej, rounds = _kcore(ev, config)
-        rejects.extend(krej)
-        kcore_rounds += rounds
-        if rounds == 0 or not config.bot_detection:
-            break
+    del df  # the typed copies of rejected rows are no longer needed
+    ev, bot_state, kcore_rounds, passes = _global_rules(ev, config, rejects)
 
     rej_all = pl.concat(rejects, how="vertical_relaxed").sort(_POS)
     quarantine = pl.concat(
@@ -829,12 +866,12 @@ def clean_events(
         how="horizontal",
     )
     counts = dict(rej_all.group_by(C.REASON).len().iter_rows())
-    flagged_users: tuple[str, ...] = ()
+    flagged: tuple[str, ...] = ()
     if bot_state.flagged:
-        flagged_users = tuple(sorted(pl.concat(bot_state.flagged)[C.USER_ID].to_list()))
+        flagged = tuple(sorted(pl.concat(bot_state.flagged)[C.USER_ID].to_list()))
     report = CleaningReport(
         file=None if file is None else str(file),
-        input_rows=n_input,
+        input_rows=raw.height,
         output_rows=ev.height,
         rows_per_reason={r: int(counts.get(r, 0)) for r in REASONS},
         bots=BotReport(
@@ -845,17 +882,25 @@ def clean_events(
             scale=bot_state.scale,
             cutoff_events_per_minute=bot_state.cutoff,
             max_events_per_minute=config.bot_max_events_per_minute,
-            flagged_users=flagged_users,
+            flagged_users=flagged,
             passes=bot_state.passes,
         ),
         kcore_rounds=kcore_rounds,
         global_passes=passes,
         config=config.to_dict(),
     )
+    ts_max = ev[C.TIMESTAMP].max()
+    if isinstance(ts_max, int) and ts_max > _MS_SUSPECT and config.max_timestamp is None:
+        warnings.warn(
+            f"{file or 'events'}: timestamps up to {ts_max} look like milliseconds, not seconds; "
+            "divide them by 1000, or set max_timestamp to reject them",
+            DataWarning,
+            stacklevel=2,
+        )
     logger.info(
         "cleaned %s: %d rows in, %d kept, %d quarantined %s",
         file or "events",
-        n_input,
+        raw.height,
         ev.height,
         report.quarantined_rows,
         {r: n for r, n in report.rows_per_reason.items() if n},

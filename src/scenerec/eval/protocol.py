@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -324,6 +324,48 @@ class EvalResult:
             out["alpha"] = alpha
             out["n_boot"] = n_boot
         return out
+
+
+def compare_models(
+    results: Mapping[str, EvalResult],
+    metric: str,
+    *,
+    baseline: str | None = None,
+    scenario: str = ALL,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Paired comparison of every model with a baseline, as plain data for reports.
+
+    Args:
+        results: model label -> its EvalResult (same protocol, same test data).
+        metric: ``metric@k`` to compare.
+        baseline: the label to compare against (default: the first one).
+        scenario: a scenario, or ``"all"``.
+        n_boot: bootstrap resamples.
+        alpha: ``1 - alpha`` interval coverage.
+        seed: bootstrap seed.
+
+    Returns:
+        One ``EvalResult.compare`` dict per other model, with ``a`` (the model), ``b`` (the
+        baseline) and ``protocol`` added.
+    """
+    if not results:
+        return []
+    labels = list(results)
+    base = labels[0] if baseline is None else baseline
+    if base not in results:
+        raise ConfigError(f"baseline {base!r} is not among the models {labels}")
+    out = []
+    for label in labels:
+        if label == base:
+            continue
+        c = results[label].compare(
+            results[base], metric, scenario=scenario, n_boot=n_boot, alpha=alpha, seed=seed
+        )
+        out.append({"a": label, "b": base, "protocol": results[label].protocol, **c})
+    return out
 
 
 # ---------------------------------------------------------------------------- evaluate

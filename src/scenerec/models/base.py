@@ -25,7 +25,7 @@ from scenerec import __version__
 from scenerec.config import FrozenConfig
 from scenerec.data.dataset import Dataset, Histories, Vocabulary
 from scenerec.errors import ConfigError, NotFittedError, SchemaError, UnknownEntityError
-from scenerec.schema import SCHEMA_VERSION, FloatMatrix, IdxArray
+from scenerec.schema import SCHEMA_VERSION, C, FloatMatrix, IdxArray
 
 UnknownUserPolicy = Literal["raise", "fallback"]
 
@@ -195,6 +195,62 @@ class TrainState:
             self._matrices[key] = m
         return self._matrices[key]
 
+    def append(self, events: pl.DataFrame) -> pl.DataFrame:
+        """Add typed events (schema columns) to the state, growing the vocabularies.
+
+        Returns the events with ``user_idx``, ``item_idx``, ``scenario_idx``, ``weight`` and
+        ``behavior_idx`` columns, in time order, for the model's own update.
+        """
+        v = self.vocabularies
+        for kind, col in (
+            ("users", C.USER_ID),
+            ("items", C.ITEM_ID),
+            ("scenarios", C.SCENARIO),
+            ("behaviors", C.BEHAVIOR),
+        ):
+            v[kind] = v[kind].extend(events[col].cast(pl.String).to_list())
+        weights = [self.behavior_weights.get(b, 1.0) for b in events[C.BEHAVIOR].to_list()]
+        ev = events.with_columns(
+            v["users"].indices(events[C.USER_ID]).alias(C.USER_IDX),
+            v["items"].indices(events[C.ITEM_ID]).alias(C.ITEM_IDX),
+            v["scenarios"].indices(events[C.SCENARIO]).alias(C.SCENARIO_IDX),
+            v["behaviors"].indices(events[C.BEHAVIOR]).alias("behavior_idx"),
+            pl.Series(C.WEIGHT, weights, dtype=pl.Float32),
+        ).sort(C.TIMESTAMP, maintain_order=True)
+        h = self.histories
+        n_users, n_items = self.n_users, self.n_items
+        indptr = np.concatenate([h.indptr, np.full(n_users + 1 - len(h.indptr), h.indptr[-1])])
+        users = ev[C.USER_IDX].to_numpy().astype(np.int64)
+        # new events go after each user's existing ones (they are the newest)
+        order = np.argsort(users, kind="stable")
+        pos = indptr[users[order] + 1]
+        cols = {
+            "item_idx": ev[C.ITEM_IDX].to_numpy().astype(np.int64)[order],
+            "scenario_idx": ev[C.SCENARIO_IDX].to_numpy().astype(np.int64)[order],
+            "behavior_idx": ev["behavior_idx"].to_numpy().astype(np.int64)[order],
+            "timestamp": ev[C.TIMESTAMP].to_numpy().astype(np.int64)[order],
+            "weight": ev[C.WEIGHT].to_numpy().astype(np.float32)[order],
+        }
+        counts = np.bincount(users, minlength=n_users)
+        self.histories = Histories(
+            indptr=indptr + np.concatenate([[0], np.cumsum(counts)]),
+            **{name: np.insert(getattr(h, name), pos, vals) for name, vals in cols.items()},
+        )
+        for key in list(self.popularity):
+            grown = np.zeros(n_items, np.float32)
+            grown[: len(self.popularity[key])] = self.popularity[key]
+            self.popularity[key] = grown
+        for s in range(len(v["scenarios"])):
+            self.popularity.setdefault(s, np.zeros(n_items, np.float32))
+        np.add.at(self.popularity[-1], cols["item_idx"], 1.0)
+        for s_idx, i_idx in zip(cols["scenario_idx"], cols["item_idx"], strict=True):
+            self.popularity[int(s_idx)][i_idx] += 1.0
+            items = self.scenario_items.get(int(s_idx), np.zeros(0, np.int64))
+            if not np.isin(i_idx, items):
+                self.scenario_items[int(s_idx)] = np.sort(np.append(items, i_idx))
+        self._matrices.clear()
+        return ev
+
     def items_of_scenario(self, scenario_idx: int | None) -> IdxArray:
         if scenario_idx is None:
             return np.arange(self.n_items, dtype=np.int64)
@@ -316,6 +372,31 @@ class BaseRecommender(Generic[ConfigT]):
         self.data_fingerprint = dataset.fingerprint
         self._fit(dataset)
         return self
+
+    def partial_fit(self, events: pl.DataFrame) -> Self:
+        """Learn from new typed events without a refit (models that support it).
+
+        Unseen users and items grow the vocabularies. Only models that implement
+        ``_partial_fit`` accept this; they satisfy the ``OnlineRecommender`` protocol.
+        """
+        if type(self)._partial_fit is BaseRecommender._partial_fit:
+            raise NotImplementedError(f"{type(self).__name__} does not learn online; refit it")
+        missing = [
+            c
+            for c in (C.USER_ID, C.ITEM_ID, C.SCENARIO, C.BEHAVIOR, C.TIMESTAMP)
+            if c not in events.columns
+        ]
+        if missing:
+            raise SchemaError(f"partial_fit events lack column(s) {missing}")
+        if events.height == 0:
+            return self
+        mapped = self.train_state.append(events)
+        self._partial_fit(mapped)
+        return self
+
+    def _partial_fit(self, events: pl.DataFrame) -> None:
+        """Update the model with new events (index columns added, time-ordered)."""
+        raise NotImplementedError
 
     def vocab(self, kind: Literal["users", "items", "scenarios", "behaviors"]) -> Vocabulary:
         return self.train_state.vocabularies[kind]

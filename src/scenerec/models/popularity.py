@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import polars as pl
 
 from scenerec.data.dataset import Dataset
 from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
-from scenerec.schema import FloatMatrix, IdxArray
+from scenerec.schema import C, FloatMatrix, IdxArray
 
 
 class PopularityConfig(ModelConfig):
@@ -28,22 +29,49 @@ class PopularityConfig(ModelConfig):
 
 
 class Popularity(BaseRecommender[PopularityConfig]):
-    """Same ranking for every user: item counts, optionally weighted and time-decayed."""
+    """Same ranking for every user: item counts, optionally weighted and time-decayed.
+
+    Learns online: ``partial_fit`` adds new events to the counts (exactly what a refit on all
+    events gives, decay included).
+    """
 
     config_class = PopularityConfig
     name = "popularity"
 
     def _fit(self, data: Dataset) -> None:
         h = data.histories
-        w = h.weight.astype(np.float64) if self.config.weighted else np.ones(len(h.item_idx))
-        if self.config.half_life_days is not None and len(h.timestamp):
-            age = (h.timestamp.max() - h.timestamp).astype(np.float64)
-            w = w * np.exp2(-age / (self.config.half_life_days * 86400.0))
-        n_s = len(data.scenario_vocab)
-        counts = np.zeros((n_s + 1, data.n_items), np.float64)
-        np.add.at(counts, (h.scenario_idx, h.item_idx), w)
-        counts[n_s] = counts[:n_s].sum(axis=0)
-        self.counts_ = counts.astype(np.float32)
+        self.now_ = int(h.timestamp.max()) if len(h.timestamp) else 0
+        self.counts_ = np.zeros((len(data.scenario_vocab) + 1, data.n_items), np.float32)
+        self._add(h.scenario_idx, h.item_idx, h.weight, h.timestamp)
+
+    def _add(self, scen: IdxArray, items: IdxArray, weight: np.ndarray, ts: IdxArray) -> None:
+        """Add events to the counts; with decay, everything is aged to the newest event."""
+        w = weight.astype(np.float64) if self.config.weighted else np.ones(len(items))
+        if self.config.half_life_days is not None and len(ts):
+            half_life = self.config.half_life_days * 86400.0
+            newest = max(self.now_, int(ts.max()))
+            self.counts_ *= np.float32(np.exp2(-(newest - self.now_) / half_life))
+            self.now_ = newest
+            w = w * np.exp2(-(newest - ts).astype(np.float64) / half_life)
+        per_scenario = np.zeros(self.counts_[:-1].shape, np.float64)
+        np.add.at(per_scenario, (scen, items), w)
+        self.counts_[:-1] += per_scenario.astype(np.float32)
+        self.counts_[-1] += per_scenario.sum(axis=0).astype(np.float32)
+
+    def _partial_fit(self, events: pl.DataFrame) -> None:
+        state = self.train_state
+        n_s, n_i = len(state.vocabularies["scenarios"]), state.n_items
+        grown = np.zeros((n_s + 1, n_i), np.float32)
+        old = self.counts_
+        grown[: old.shape[0] - 1, : old.shape[1]] = old[:-1]
+        grown[-1, : old.shape[1]] = old[-1]
+        self.counts_ = grown
+        self._add(
+            events[C.SCENARIO_IDX].to_numpy().astype(np.int64),
+            events[C.ITEM_IDX].to_numpy().astype(np.int64),
+            events[C.WEIGHT].to_numpy(),
+            events[C.TIMESTAMP].to_numpy().astype(np.int64),
+        )
 
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
         s = users.scenario_idx
@@ -51,7 +79,8 @@ class Popularity(BaseRecommender[PopularityConfig]):
         return np.broadcast_to(row[items], (len(users), len(items))).copy()
 
     def _arrays(self) -> dict[str, np.ndarray]:
-        return {"counts": self.counts_}
+        return {"counts": self.counts_, "now": np.array([self.now_], np.int64)}
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.counts_ = arrays["counts"]
+        self.now_ = int(arrays["now"][0])

@@ -17,6 +17,8 @@ import logging
 import os
 import shutil
 import uuid
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,7 +179,7 @@ def export_model(st: SentenceTransformer, out: Path, *, label: str) -> OnnxExpor
     dynamic = {n: {0: "batch", 1: "seq"} for n in (*names, "last_hidden_state")}
     wrapper = _LastHidden(hf).eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), _quiet():
             torch.onnx.export(
                 wrapper,
                 tuple(sample[n] for n in names),
@@ -211,7 +213,8 @@ def export_model(st: SentenceTransformer, out: Path, *, label: str) -> OnnxExpor
     export = OnnxExport.read(out)
     runner = _Runner(export, "model.onnx", threads=torch.get_num_threads(), max_tokens=None)
     got = l2_normalize(runner.run(list(PROBE_TEXTS)))
-    ref = l2_normalize(np.asarray(st.encode(list(PROBE_TEXTS), convert_to_numpy=True)))
+    ref = st.encode(list(PROBE_TEXTS), convert_to_numpy=True, show_progress_bar=False)
+    ref = l2_normalize(np.asarray(ref))
     cos = (got * ref).sum(axis=1)
     if float(cos.min()) < PARITY_MIN_COSINE:
         raise EncoderError(
@@ -233,7 +236,16 @@ def quantize_export(export: OnnxExport, *, threads: int) -> dict[str, float]:
 
     tmp = export.path / f".tmp-{uuid.uuid4().hex}.onnx"
     try:
-        quantize_dynamic(str(export.path / "model.onnx"), str(tmp), weight_type=QuantType.QInt8)
+        # Per-channel int8 weights of the MatMuls only (embeddings stay float): the best
+        # quality/speed point measured here (mean cosine ~0.99 vs ~0.96 per-tensor).
+        with _quiet():
+            quantize_dynamic(
+                str(export.path / "model.onnx"),
+                str(tmp),
+                per_channel=True,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+            )
         texts = list(PROBE_TEXTS)
         full = l2_normalize(
             _Runner(export, "model.onnx", threads=threads, max_tokens=None).run(texts)
@@ -250,6 +262,20 @@ def quantize_export(export: OnnxExport, *, threads: int) -> dict[str, float]:
     finally:
         tmp.unlink(missing_ok=True)
     return report
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporter's tracer warnings and the quantizer's root-logger chatter (both are
+    about internals the parity check already covers)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
