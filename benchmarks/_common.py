@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import copy
+import importlib
+import itertools
 import json
+import logging
 import platform
 import resource
+import subprocess
+import sys
+import tempfile
 import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -53,3 +64,214 @@ def _cpus() -> int:
     import os
 
     return os.cpu_count() or 1
+
+
+# ----------------------------------------------------------------------------------------------
+# Shared by the evaluation benchmarks (movielens_recbole.py, movielens_sequential.py,
+# cross_scenario.py): model lists from YAML, one fresh process per model (so that peak memory
+# and failures are per model), seed statistics.
+# ----------------------------------------------------------------------------------------------
+CONFIGS = REPO / "benchmarks" / "configs"
+
+
+class ModelUnavailableError(Exception):
+    """A listed model cannot run here yet (module missing, or its config rejects the params)."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of a benchmark's model list (``benchmarks/configs/<benchmark>.yaml``).
+
+    Attributes:
+        label: the row name in tables and JSON.
+        model: the model's registry name (``BaseRecommender.name``), e.g. ``"ease"``.
+        module: the module under ``scenerec.models`` that defines it.
+        params: the model config as plain data (nested sections such as ``train`` allowed).
+        grid: dotted parameter name -> values, searched on the validation split only.
+        quick: parameter overrides applied with ``--quick`` (e.g. fewer epochs).
+        no_text: overrides that switch the model's language-model text off (ablation), or
+            ``None`` when the model reads no text.
+        note: shown beside the row.
+    """
+
+    label: str
+    model: str
+    module: str
+    params: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+    quick: dict[str, Any] = field(default_factory=dict)
+    no_text: dict[str, Any] | None = None
+    note: str = ""
+
+
+def load_model_specs(name: str) -> list[ModelSpec]:
+    """The model list of benchmark ``name`` from ``benchmarks/configs/<name>.yaml``."""
+    path = CONFIGS / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    specs = []
+    for i, row in enumerate(data.get("models", [])):
+        unknown = set(row) - set(ModelSpec.__dataclass_fields__)
+        if unknown or "label" not in row or "model" not in row:
+            raise ValueError(
+                f"{path}: models[{i}] has unknown keys {sorted(unknown)} or lacks label/model; "
+                f"allowed keys are {sorted(ModelSpec.__dataclass_fields__)}"
+            )
+        specs.append(ModelSpec(**{"module": row["model"], **row}))
+    return specs
+
+
+def select_specs(specs: list[ModelSpec], wanted: str | None) -> list[ModelSpec]:
+    """The specs whose label or model name is in the comma-separated ``wanted`` (all: None)."""
+    if not wanted:
+        return specs
+    names = {w.strip() for w in wanted.split(",") if w.strip()}
+    chosen = [s for s in specs if s.label in names or s.model in names]
+    missing = names - {s.label for s in chosen} - {s.model for s in chosen}
+    if missing:
+        known = ", ".join(s.label for s in specs)
+        raise SystemExit(f"--models: unknown {sorted(missing)}; choose among: {known}")
+    return chosen
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override``; nested mappings merge, and a dotted key ``a.b`` sets
+    ``base["a"]["b"]`` (so grids can name fields of a config section)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            value = {rest: value}
+        if isinstance(value, dict) and isinstance(out.get(head), dict):
+            out[head] = deep_merge(out[head], value)
+        else:
+            out[head] = copy.deepcopy(value)
+    return out
+
+
+def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of a grid (``[{}]`` for an empty grid)."""
+    keys = list(grid)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
+
+
+def make_model(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Any:
+    """Build the model a spec names, or raise ModelUnavailableError saying why it cannot run yet."""
+    from scenerec.errors import ConfigError
+    from scenerec.models.base import BaseRecommender
+
+    try:
+        module = importlib.import_module(f"scenerec.models.{spec.module}")
+    except ImportError as exc:
+        raise ModelUnavailableError(
+            f"scenerec.models.{spec.module} is not importable yet: {exc}"
+        ) from None
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, BaseRecommender)
+        and getattr(obj, "name", None) == spec.model
+    ]
+    if not classes:
+        raise ModelUnavailableError(
+            f"scenerec.models.{spec.module} defines no model named {spec.model!r}"
+        )
+    cls = classes[0]
+    params = deep_merge(spec.params, overrides or {})
+    try:
+        config = cls.config_class.from_dict(params)
+    except ConfigError as exc:
+        fields = sorted(cls.config_class.model_fields)
+        raise ModelUnavailableError(
+            f"{cls.__name__} rejects the benchmark params ({exc}); its config fields are "
+            f"{fields}. Fix: update the entry {spec.label!r} in benchmarks/configs/"
+        ) from None
+    return cls(config)
+
+
+def run_child(script: str | Path, job: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+    """Run ``script --child`` on one job in a fresh Python process and return its result.
+
+    The result has ``status`` (``ok``, ``skipped`` or ``failed``), ``reason`` when not ok, the
+    child's ``peak_rss_mb`` and ``wall_s``. A crash or a timeout of one model is reported, not
+    raised, so the other models of a benchmark still run.
+    """
+    with tempfile.TemporaryDirectory(prefix="scenerec-bench-") as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, str(script), "--child", json.dumps(job), "--child-out", str(out)]
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            return {
+                "status": "failed",
+                "reason": f"timed out after {timeout_s:.0f} s",
+                "wall_s": timeout_s,
+            }
+        wall = time.perf_counter() - t0
+        if out.exists():
+            result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
+        else:
+            tail = (proc.stderr or proc.stdout or "").strip().splitlines()[-3:]
+            result = {"status": "failed", "reason": f"exit {proc.returncode}: {' | '.join(tail)}"}
+    result["wall_s"] = wall
+    return result
+
+
+def child_entry(
+    job_json: str, out_path: str, handler: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    """The child side of ``run_child``: run ``handler(job)`` and write its result as JSON."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    job = json.loads(job_json)
+    try:
+        result = {"status": "ok", **handler(job)}
+    except ModelUnavailableError as exc:
+        result = {"status": "skipped", "reason": str(exc)}
+    except Exception as exc:  # one broken model must not take the benchmark down
+        result = {
+            "status": "failed",
+            "reason": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(limit=8),
+        }
+    result["peak_rss_mb"] = peak_rss_mb()
+    Path(out_path).write_text(json.dumps(result, default=_plain), encoding="utf-8")
+
+
+def _plain(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return str(obj)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    n = len(values)
+    if n == 0:
+        return float("nan"), float("nan")
+    m = sum(values) / n
+    if n == 1:
+        return m, 0.0
+    return m, (sum((v - m) ** 2 for v in values) / (n - 1)) ** 0.5
+
+
+def pm(values: list[float], digits: int = 4) -> str:
+    """``mean ± std`` over seeds (just the value for one seed)."""
+    m, s = mean_std(values)
+    if len(values) <= 1:
+        return f"{m:.{digits}f}"
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The same rows as ``print_table``, as a Markdown table (for BENCHMARKS.md)."""
+    if not rows:
+        return ""
+    cols = list(rows[0])
+
+    def cell(v: Any) -> str:
+        return f"{v:,.4f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)

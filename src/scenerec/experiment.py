@@ -23,7 +23,7 @@ from scenerec.data.dataset import Dataset
 from scenerec.data.io import read_catalog, scan_events
 from scenerec.data.split import Split
 from scenerec.errors import ConfigError
-from scenerec.eval.protocol import evaluate
+from scenerec.eval.protocol import EvalResult, compare_models, evaluate
 from scenerec.models.base import BaseRecommender
 from scenerec.models.registry import model_class
 
@@ -94,6 +94,7 @@ class ExperimentResult:
     cleaning: dict[str, Any] | None
     split_sizes: dict[str, int]
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comparisons: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +103,7 @@ class ExperimentResult:
             "cleaning": self.cleaning,
             "split": self.split_sizes,
             "models": self.models,
+            "comparisons": self.comparisons,
         }
 
 
@@ -189,6 +191,7 @@ def run_experiment(
         sizes["valid"] = split.valid.height
     result = ExperimentResult(cfg, ds.stats(), report.to_dict() if report else None, sizes)
     exclude = [split.valid] if split.valid is not None else []
+    evals: dict[str, dict[str, EvalResult]] = {p: {} for p in cfg.eval.protocols}
     for spec in cfg.models:
         model = _build(spec)
         say(f"fitting {spec.display}")
@@ -213,9 +216,15 @@ def run_experiment(
                 n_negatives=cfg.eval.n_negatives,
             )
             entry[proto] = ev.summary()
+            entry.setdefault("eval", {})[proto] = ev.to_dict()
+            evals[proto][spec.display] = ev
         result.models[spec.display] = entry
         if out_dir is not None:
             model.save(out_dir / "runs" / _slug(spec.display))
+    if len(cfg.models) > 1:
+        metric = f"ndcg@{max(cfg.eval.ks)}"
+        for proto in cfg.eval.protocols:
+            result.comparisons.extend(compare_models(evals[proto], metric))
     return result
 
 

@@ -102,6 +102,18 @@ def test_bad_arguments_raise_config_errors(
         evaluate(m, test, protocol="sampled", n_negatives=0)
 
 
+@pytest.mark.parametrize("protocol", ["full", "sampled"])
+def test_a_target_scenario_without_test_users_gives_an_empty_row(
+    setup: tuple[Dataset, pl.DataFrame, pl.DataFrame], protocol: Protocol
+) -> None:
+    full, train, test = setup
+    m = Popularity().fit(full.subset(train))
+    res = evaluate(m, test, ks=(2,), scenarios=["web"], protocol=protocol, n_negatives=5)
+    web = res.summary()["web"]
+    assert web["users"] == 0.0 and np.isnan(web["ndcg@2"])
+    assert res.intervals(n_boot=10) == {"web": {}}
+
+
 # ---------------------------------------------------------------------------- vectorised hits
 @st.composite
 def top_and_relevance(draw: st.DrawFn) -> tuple[np.ndarray, sp.csr_matrix]:
@@ -251,6 +263,7 @@ def test_sampled_negatives_do_not_depend_on_the_model() -> None:
         a.scenarios["app"].per_user["ndcg@3"], b.scenarios["app"].per_user["ndcg@3"]
     )
     c = a.compare(b, "ndcg@3")
+    json.dumps(c, allow_nan=False)
     assert c["n"] == 50
     assert c["bootstrap"]["mean_diff"] == 0.0
     assert c["tests"]["t_p_value"] == 1.0
@@ -328,7 +341,9 @@ def test_intervals_bracket_the_means(grouped: tuple[Popularity, pl.DataFrame]) -
     assert "cold_in_target" in iv["app"] and "cold_in_target" not in iv["web"]  # empty left out
     d = res.to_dict(n_boot=50)
     assert d["summary"] == summary and d["n_boot"] == 50 and "intervals" in d
-    json.dumps(d)  # plain data
+    # the empty web cold-in-target group has no mean: null, not NaN, in strict JSON
+    assert d["groups"]["web"]["cold_in_target"]["ndcg@2"] is None
+    json.dumps(d, allow_nan=False)
 
 
 def test_compare_finds_the_better_model() -> None:
@@ -346,6 +361,10 @@ def test_compare_finds_the_better_model() -> None:
     back = unpop.compare(pop, "hit@11")
     assert back["bootstrap"]["mean_diff"] == pytest.approx(-1 / 3)
     assert back["tests"]["t_p_value"] == pytest.approx(c["tests"]["t_p_value"])
+    # every ladder user is cold in app (web history only)
+    assert pop.compare(unpop, "hit@11", group="cold_in_target")["n"] == 300
+    with pytest.raises(ConfigError, match="no rows in common"):
+        pop.compare(unpop, "hit@11", group="overlapping")
     rows = compare_models({"pop": pop, "unpop": unpop}, "hit@11")
     assert [(r["a"], r["b"]) for r in rows] == [("unpop", "pop")]
     with pytest.raises(ConfigError, match="metric"):

@@ -42,7 +42,7 @@ def _result(ks: tuple[int, ...], protocols: tuple[str, ...]) -> dict[str, Any]:
     models: dict[str, dict[str, Any]] = {}
     evals: dict[str, dict[str, EvalResult]] = {p: {} for p in protocols}
     for label, scope in zip(LABELS, ("scenario", "global"), strict=True):
-        m = Popularity(PopularityConfig(scope=scope)).fit(ds)  # type: ignore[arg-type]
+        m = Popularity(PopularityConfig(scope=scope)).fit(ds)
         entry: dict[str, Any] = {
             "model": m.name,
             "config": m.config.to_dict(),
@@ -73,7 +73,7 @@ def _images(md: str) -> list[str]:
 
 def test_report_renders_tables_and_figures(tmp_path: Path) -> None:
     result = _result((5, 10), ("full", "sampled"))
-    json.dumps(result)  # what results.json holds is plain data
+    json.dumps(result, allow_nan=False)  # what results.json holds is strict JSON
     path = write_report(result, tmp_path / "out")
     md = path.read_text(encoding="utf-8")
     assert path == tmp_path / "out" / "report.md"
@@ -83,7 +83,7 @@ def test_report_renders_tables_and_figures(tmp_path: Path) -> None:
     assert md.index("## Full ranking") < md.index("## Sampled ranking")
     assert "10 random negatives" in md
     # intervals in the tables, groups and the paired comparison
-    assert re.search(r"\d\.\d{4} \(\d\.\d{4}–\d\.\d{4}\)", md)
+    assert re.search(r"\d\.\d{4} \[\d\.\d{4}, \d\.\d{4}\]", md)
     assert "### User groups" in md and "overlapping" in md and "cold in target" in md
     assert "### Paired comparisons" in md
     assert "321" in md  # peak memory
@@ -108,7 +108,7 @@ def test_one_cutoff_has_no_curves_and_plain_summaries_render(tmp_path: Path) -> 
     assert _images(md) == ["full_bars_at3.png"]
     assert not (tmp_path / "full_curves.png").exists()
     assert "NDCG@3" in md and "User groups" not in md
-    assert not re.search(r"\(\d\.\d{4}–", md)  # no intervals without the detail
+    assert not re.search(r"\[\d\.\d{4}, ", md)  # no intervals without the detail
 
 
 def test_report_rejects_data_without_models(tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ def results_table(result: dict[str, Any], *, protocol: str = "full") -> Table:
 
 def _run(cfg_path: Path | None, out: Path | None, demo: bool) -> None:
     from scenerec.cli.data_cmd import stats_table
+    from scenerec.eval.report import write_report
     from scenerec.experiment import ExperimentConfig, demo_config, run_experiment
 
     cfg = demo_config() if demo else ExperimentConfig.from_file(cfg_path)  # type: ignore[arg-type]
@@ -80,16 +81,19 @@ def _run(cfg_path: Path | None, out: Path | None, demo: bool) -> None:
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
-        console.print(f"results -> {out / 'results.json'}")
+        report = write_report(data, out)
+        console.print(f"results -> {out / 'results.json'}\nreport  -> {report}")
 
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
     @handle_errors
     def demo_cmd(
-        out: Annotated[Path | None, typer.Option("--out", help="also write results here")] = None,
+        out: Annotated[
+            Path, typer.Option("--out", help="where results.json and report.md go")
+        ] = Path("out/demo"),
     ) -> None:
-        """Run the main job on the built-in sample platform and print the results."""
+        """Run the main job on the built-in sample platform; print results and write a report."""
         _run(None, out, demo=True)
 
     @app.command("train")

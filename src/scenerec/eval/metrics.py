@@ -158,12 +158,14 @@ def intra_list_diversity(
 def novelty(
     top: npt.NDArray[np.int64], item_popularity: npt.NDArray[np.float64], n_users: int
 ) -> FloatArray:
-    """Per list: mean self-information -log2(p(i)) with p(i) = users of i / all users."""
+    """Per list: mean self-information -log2(p(i)) with p(i) = users of i / all users.
+
+    ``top`` may hold -1 padding, which is ignored; an empty list scores 0.
+    """
     p = np.clip(np.asarray(item_popularity, np.float64) / max(n_users, 1), 1e-12, 1.0)
     info = -np.log2(p)
-    out = np.zeros(len(top))
-    for r, row in enumerate(top):
-        row = row[row >= 0]
-        if len(row):
-            out[r] = info[row].mean()
+    valid = top >= 0
+    total = np.where(valid, info[np.maximum(top, 0)], 0.0).sum(axis=1)
+    counts = valid.sum(axis=1)
+    out: FloatArray = np.where(counts > 0, total / np.maximum(counts, 1), 0.0)
     return out

@@ -148,7 +148,11 @@ def _pool(results: Sequence[ScenarioResult]) -> ScenarioResult:
         scenario=None,
         user_idx=np.concatenate([r.user_idx for r in results]).astype(np.int64),
         per_user={n: np.concatenate([r.per_user[n] for r in results]) for n in names},
-        groups={g: np.concatenate([r.rows(g) for r in results]) for g in GROUPS},
+        groups={
+            g: np.concatenate([r.groups[g] for r in results])
+            for g in GROUPS
+            if all(g in r.groups for r in results)
+        },
         item_idx=(
             np.concatenate([r.item_idx for r in results if r.item_idx is not None])
             if sampled
@@ -240,7 +244,8 @@ class EvalResult:
 
         Returns:
             ``{"metric", "scenario", "group", "n", "bootstrap": PairedBootstrap.to_dict(),
-            "tests": PairedTest.to_dict()}``; differences are A - B.
+            "tests": PairedTest.to_dict()}``; differences are A - B; undefined values (a t
+            statistic with no variation) are ``None``.
         """
         if self.protocol != other.protocol:
             raise ConfigError(
@@ -279,11 +284,12 @@ class EvalResult:
                 (int(r.item_idx.max()) for r in (ra, rb) if r.item_idx is not None and len(r)),
                 default=0,
             )
-            ka, kb = ra.keys(width)[mask], rb.keys(width)
+            ka, kb = ra.keys(width), rb.keys(width)
             common, ia, ib = np.intersect1d(ka, kb, assume_unique=True, return_indices=True)
             dropped += len(ka) + len(kb) - 2 * len(common)
-            a_parts.append(ra.per_user[metric][mask][ia])
-            b_parts.append(rb.per_user[metric][ib])
+            keep = mask[ia]
+            a_parts.append(ra.per_user[metric][ia[keep]])
+            b_parts.append(rb.per_user[metric][ib[keep]])
         a = np.concatenate(a_parts) if a_parts else np.zeros(0)
         b = np.concatenate(b_parts) if b_parts else np.zeros(0)
         if len(a) == 0:
@@ -296,7 +302,7 @@ class EvalResult:
         out: dict[str, Any] = {"metric": metric, "scenario": scenario, "group": group or ALL}
         out["n"] = len(a)
         out.update(summarize_pair(a, b, n_boot=n_boot, alpha=alpha, seed=seed))
-        return out
+        return {k: _json_safe(v) for k, v in out.items()}
 
     def to_dict(
         self,
@@ -310,7 +316,8 @@ class EvalResult:
 
         Keys: ``protocol``, ``ks``, ``n_negatives``, ``summary`` (as ``summary()``),
         ``groups`` (as ``group_summary()``) and, with ``intervals``, ``intervals`` (as
-        ``intervals()``) with ``alpha`` and ``n_boot``.
+        ``intervals()``) with ``alpha`` and ``n_boot``. Undefined values (the metrics of an
+        empty group) are ``None``, so the data is strict JSON.
         """
         out: dict[str, Any] = {
             "protocol": self.protocol,
@@ -323,7 +330,19 @@ class EvalResult:
             out["intervals"] = self.intervals(n_boot=n_boot, alpha=alpha, seed=seed)
             out["alpha"] = alpha
             out["n_boot"] = n_boot
-        return out
+        return {k: _json_safe(v) for k, v in out.items()}
+
+
+def _json_safe(obj: Any) -> Any:
+    """The same data with NaN and infinite floats replaced by ``None`` (strict JSON has no
+    NaN, and the report and web clients read these files)."""
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
 
 
 def compare_models(
@@ -519,7 +538,7 @@ def evaluate(
                 if name in ACCURACY_METRICS:
                     per_user[f"{name}@{k}"] = v
         beyond: dict[str, float] = {}
-        if beyond_accuracy and protocol == "full":
+        if beyond_accuracy and protocol == "full" and len(users):
             cand = state.items_of_scenario(model.scenario_idx(scen))
             pos = np.full(state.n_items, -1, np.int64)
             pos[cand] = np.arange(len(cand))

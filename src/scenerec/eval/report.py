@@ -99,7 +99,7 @@ def _ks(result: Mapping[str, Any], protocol: str) -> list[int]:
 def _interval(detail: Mapping[str, Any], scenario: str, group: str, metric: str) -> list[float]:
     """``[lo, hi]`` when the data holds an interval, else ``[]``."""
     ci = ((detail.get("intervals") or {}).get(scenario) or {}).get(group, {}).get(metric)
-    if not ci:
+    if not ci or ci.get("lo") is None or ci.get("hi") is None:
         return []
     return [float(ci["lo"]), float(ci["hi"])]
 
@@ -112,10 +112,10 @@ def _num(x: Any, digits: int = 4) -> str:
     return "–" if math.isnan(v) else f"{v:.{digits}f}"
 
 
-def _cell(value: Any, ci: Sequence[float]) -> str:
+def _cell(value: Any, ci: Sequence[float | None]) -> str:
     text = _num(value)
-    if ci and text != "–" and not any(math.isnan(c) for c in ci):
-        text += f" ({ci[0]:.4f}–{ci[1]:.4f})"
+    if ci and text != "–" and all(c is not None and math.isfinite(c) for c in ci):
+        text += f" [{ci[0]:.4f}, {ci[1]:.4f}]"
     return text
 
 
@@ -224,7 +224,7 @@ def _comparisons_table(result: Mapping[str, Any], protocol: str) -> str | None:
                 str(c.get("metric", "")),
                 str(c.get("scenario", "all")),
                 f"{int(c.get('n', 0)):,}",
-                _cell(boot.get("mean_diff"), [boot.get("lo", math.nan), boot.get("hi", math.nan)]),
+                _cell(boot.get("mean_diff"), [boot.get("lo"), boot.get("hi")]),
                 _num(boot.get("p_value")),
                 _num(tests.get("t_p_value")),
                 _num(tests.get("wilcoxon_p_value")),
@@ -260,7 +260,9 @@ def _bars(result: Mapping[str, Any], protocol: str, k: int, path: Path) -> bool:
                 scenarios.append(s)
     if not scenarios or not labels:
         return False
-    fig = Figure(figsize=(max(5.0, 1.2 * len(scenarios) * max(1, len(labels)) * 0.6 + 3), 3.6))
+    # each panel grows with the number of bars so that labels stay readable
+    panel = max(4.0, 1.0 + 0.35 * len(scenarios) * len(labels))
+    fig = Figure(figsize=(len(PLOT_METRICS) * panel, 3.6))
     axes = fig.subplots(1, len(PLOT_METRICS), squeeze=False)[0]
     width = 0.8 / len(labels)
     for ax, (key, disp) in zip(axes, PLOT_METRICS, strict=True):
@@ -282,8 +284,8 @@ def _bars(result: Mapping[str, Any], protocol: str, k: int, path: Path) -> bool:
         ax.set_title(f"{disp}@{k}")
         ax.set_ylim(bottom=0)
         ax.grid(axis="y", alpha=0.3)
-    _legend_below(fig, axes[0], len(labels))
     fig.suptitle(f"{protocol} ranking: mean over test rows, bootstrap interval")
+    _legend_below(fig, axes[0], len(labels))
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return True
 
@@ -319,14 +321,15 @@ def _curves(result: Mapping[str, Any], protocol: str, ks: Sequence[int], path: P
         ax.grid(alpha=0.3)
     if not drawn:
         return False
-    _legend_below(fig, axes[0], len(result["models"]))
     fig.suptitle(f"{protocol} ranking: metric@k (all scenarios pooled)")
+    _legend_below(fig, axes[0], len(result["models"]))
     fig.savefig(path, dpi=110, bbox_inches="tight")
     return True
 
 
 def _legend_below(fig: Any, ax: Any, n: int) -> None:
-    """One legend under the axes, so it never hides a bar or a line."""
+    """One legend under the axes, so it never hides a bar or a line (after the suptitle, so
+    that the layout leaves room for it)."""
     handles, labels = ax.get_legend_handles_labels()
     fig.tight_layout(rect=(0, 0.08 + 0.05 * ((n - 1) // 3), 1, 1))
     fig.legend(handles, labels, loc="lower center", ncol=min(n, 3), fontsize="small", frameon=False)
@@ -372,7 +375,7 @@ def write_report(result: Mapping[str, Any], out_dir: str | Path) -> Path:
         if alpha is not None:
             parts += [
                 f"Means over test rows, with {100 * (1 - float(alpha)):.0f}% percentile "
-                "bootstrap intervals in parentheses (resampling the rows: users, or held-out "
+                "bootstrap intervals in brackets (resampling the rows: users, or held-out "
                 "items for sampled ranking).",
                 "",
             ]

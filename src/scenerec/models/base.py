@@ -520,7 +520,9 @@ class BaseRecommender(Generic[ConfigT]):
             if query.unknown_user == "fallback":
                 return None, None
             raise UnknownEntityError(
-                "user", query.user_id, fix="pass unknown_user='fallback' or an ad-hoc history"
+                "user",
+                query.user_id,
+                fix="pass unknown_user='fallback' (CLI: --fallback) or an ad-hoc history",
             )
         if state.histories.indptr[u] == state.histories.indptr[u + 1]:
             return None, u  # known but no training events: nothing to personalise with

@@ -93,11 +93,11 @@ class BPRMF(BaseRecommender[BPRConfig]):
         key = np.unique(users_all[keep] * state.n_items + h.item_idx[keep])
         pos_u, pos_i = key // state.n_items, key % state.n_items
         home = _home_scenario(h.item_idx, h.scenario_idx, state.n_items)
-        pools = _negative_pools(state.scenario_items, state.n_items, cfg.negatives)
+        pools = _negative_pools(state.scenario_items, home, state.n_items, cfg.negatives)
 
         def collate(rows: IdxArray, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
             u, i = pos_u[rows], pos_i[rows]
-            j = _sample_negatives(u, i, key, state.n_items, pools, home, rng)
+            j = _sample_negatives(u, i, key, state.n_items, pools, rng)
             return torch.from_numpy(u), torch.from_numpy(i), torch.from_numpy(j)
 
         torch.manual_seed(cfg.seed)
@@ -169,16 +169,26 @@ def _home_scenario(item_idx: IdxArray, scenario_idx: IdxArray, n_items: int) -> 
 
 
 def _negative_pools(
-    scenario_items: dict[int, IdxArray], n_items: int, mode: str
-) -> dict[int, IdxArray]:
-    """Scenario -> items to draw negatives from (by the positive's home scenario); key -1
-    holds all items."""
-    pools = {-1: np.arange(n_items, dtype=np.int64)}
+    scenario_items: dict[int, IdxArray], home: IdxArray, n_items: int, mode: str
+) -> tuple[IdxArray, IdxArray, IdxArray]:
+    """Where each positive item draws its negatives from, as flat arrays for vectorised draws.
+
+    Returns:
+        ``(pool, offset, size)``: the negatives of item ``i`` are
+        ``pool[offset[i] : offset[i] + size[i]]`` (its home scenario's items, or all items).
+    """
+    parts = [np.arange(n_items, dtype=np.int64)]
+    offset = np.zeros(n_items, np.int64)
+    size = np.full(n_items, n_items, np.int64)
     if mode == "scenario":
-        for s, items in scenario_items.items():
-            if len(items) > 1:
-                pools[s] = items
-    return pools
+        start = n_items
+        for s, items in sorted(scenario_items.items()):
+            mine = home == s
+            if len(items) > 1 and mine.any():
+                parts.append(items)
+                offset[mine], size[mine] = start, len(items)
+                start += len(items)
+    return np.concatenate(parts), offset, size
 
 
 def _sample_negatives(
@@ -186,24 +196,21 @@ def _sample_negatives(
     pos: IdxArray,
     known: IdxArray,
     n_items: int,
-    pools: dict[int, IdxArray],
-    home: IdxArray,
+    pools: tuple[IdxArray, IdxArray, IdxArray],
     rng: np.random.Generator,
-    rounds: int = 3,
+    rounds: int = 2,
 ) -> IdxArray:
-    """One negative per positive, from the positive's home-scenario pool, avoiding the user's
-    known positives (``known`` holds sorted ``user * n_items + item`` keys) for a few rounds."""
-    neg = np.empty(len(pos), np.int64)
+    """One negative per positive from the positive's pool, redrawn (up to ``rounds`` times)
+    where it hits one of the user's positives (``known``: sorted ``user * n_items + item``)."""
+    pool, offset, size = pools
+    neg: IdxArray = pool[offset[pos] + rng.integers(0, size[pos])]
     todo = np.arange(len(pos))
-    for _ in range(rounds + 1):
-        scen = home[pos[todo]]
-        for s in np.unique(scen):
-            rows = todo[scen == s]
-            pool = pools.get(int(s), pools[-1])
-            neg[rows] = pool[rng.integers(0, len(pool), len(rows))]
+    for _ in range(rounds):
         k = users[todo] * n_items + neg[todo]
         at = np.minimum(np.searchsorted(known, k), len(known) - 1)
         todo = todo[known[at] == k]
         if len(todo) == 0:
             break
+        p = pos[todo]
+        neg[todo] = pool[offset[p] + rng.integers(0, size[p])]
     return neg

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +40,9 @@ from scenerec.config import FrozenConfig, Settings
 from scenerec.data.dataset import Histories
 from scenerec.errors import ConfigError, SceneRecError
 from scenerec.schema import IdxArray
+
+if TYPE_CHECKING:
+    from scenerec.models.base import UserBatch
 
 logger = logging.getLogger(__name__)
 
@@ -477,6 +480,18 @@ def filter_histories(h: Histories, keep: npt.NDArray[np.bool_]) -> Histories:
     )
 
 
+def histories_matrix(h: Histories, n_items: int) -> sp.csr_matrix:
+    """(n_users, n_items) binary float32 CSR of who interacted with what in ``h``."""
+    users = np.repeat(np.arange(len(h.indptr) - 1), np.diff(h.indptr))
+    m = sp.csr_matrix(
+        (np.ones(len(users), np.float32), (users, h.item_idx)),
+        shape=(len(h.indptr) - 1, n_items),
+    )
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
+
+
 def last_windows(
     indptr: IdxArray, users: IdxArray, max_len: int, fields: Mapping[str, np.ndarray]
 ) -> tuple[dict[str, np.ndarray], npt.NDArray[np.bool_]]:
@@ -502,6 +517,37 @@ def last_windows(
     for name, arr in fields.items():
         w = arr[src] if len(arr) else np.zeros(src.shape, arr.dtype)
         out[name] = np.where(valid, w, 0).astype(arr.dtype, copy=False)
+    return out, valid
+
+
+def batch_windows(
+    users: UserBatch,
+    max_len: int,
+    known_indptr: IdxArray,
+    known_fields: Mapping[str, np.ndarray],
+    fields_of: Callable[[Histories], Mapping[str, np.ndarray]],
+) -> tuple[dict[str, np.ndarray], npt.NDArray[np.bool_]]:
+    """``last_windows`` for a ``UserBatch``: trained users from precomputed arrays, ad-hoc rows
+    from ``fields_of(their Histories)`` (a model's own per-event features, e.g. shifted ids).
+
+    Args:
+        users: the batch.
+        max_len: window length L.
+        known_indptr: offsets of ``known_fields`` (the model's view of the training histories).
+        known_fields: name -> per-event arrays of the training histories.
+        fields_of: per-event arrays of one ad-hoc ``Histories`` (same names).
+
+    Returns:
+        ``(windows, valid)`` as in ``last_windows``, one row per batch row.
+    """
+    rows = np.maximum(users.user_idx, 0)
+    out, valid = last_windows(known_indptr, rows, max_len, known_fields)
+    for i in users.adhoc:
+        h, _ = users.history(i)
+        one, v = last_windows(h.indptr, np.zeros(1, np.int64), max_len, fields_of(h))
+        for name in out:
+            out[name][i] = one[name][0]
+        valid[i] = v[0]
     return out, valid
 
 
@@ -720,9 +766,11 @@ __all__ = [
     "Trainer",
     "TrainingDivergedError",
     "Wrapper",
+    "batch_windows",
     "config_fingerprint",
     "epoch_seed",
     "filter_histories",
+    "histories_matrix",
     "last_windows",
     "load_module_arrays",
     "log_gap_buckets",
