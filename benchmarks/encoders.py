@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import pickle
 import resource
 import subprocess
@@ -30,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO / ".." / "shared" / "data" / "amazon-food-kitchen-llmcdsr"
-RESULTS = REPO / "benchmarks" / "results"
+from _common import SHARED_DATA, write_json
+
+DATA = SHARED_DATA / "amazon-food-kitchen-llmcdsr"
 THREADS = 2
 
 
@@ -82,9 +83,9 @@ def child(backend: str, cache_dir: Path, limit: int | None, out: Path) -> dict[s
         prepare()  # model load (and export) timed apart from encoding
     load_s = time.perf_counter() - t0
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     cold = CachedEncoder(enc, EmbeddingCache(root)).encode(titles)
-    cold_s = time.perf_counter() - t0
+    cold_s, cold_cpu_s = time.perf_counter() - t0, time.process_time() - c0
 
     fresh = make_encoder(_config(backend), settings=settings, cache=False)
     t0 = time.perf_counter()
@@ -101,7 +102,9 @@ def child(backend: str, cache_dir: Path, limit: int | None, out: Path) -> dict[s
         "load_s": load_s,
         "cold_s": cold_s,
         "warm_s": warm_s,
+        "cold_cpu_s": cold_cpu_s,
         "cold_items_per_s": len(titles) / cold_s,
+        "cold_items_per_cpu_s": len(titles) / cold_cpu_s,
         "warm_items_per_s": len(titles) / warm_s,
         "warm_over_cold": cold_s / warm_s,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -160,6 +163,8 @@ def main() -> None:
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     limit = ["--limit", str(args.limit)] if args.limit else []
     console = Console()
+    # This machine is shared: the load average tells how far the figures are from idle.
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="scenerec-bench-") as tmp:
         cache = Path(tmp)
         export = None
@@ -187,21 +192,35 @@ def main() -> None:
 
     table = Table(
         title=f"text encoders on Food-Kitchen titles ({rows[0]['items']:,} items, "
-        f"{THREADS} threads)"
+        f"{THREADS} threads; items per second)"
     )
-    for col in ("backend", "load s", "cold items/s", "warm items/s", "warm/cold", "peak RSS MiB"):
+    cols = ("backend", "load s", "cold /s", "cold /CPU-s", "warm /s", "warm/cold")
+    for col in (*cols, "peak RSS MiB"):
         table.add_column(col, justify="left" if col == "backend" else "right")
     for r in rows:
         table.add_row(
             r["backend"],
             f"{r['load_s']:.1f}",
             f"{r['cold_items_per_s']:,.0f}",
+            f"{r['cold_items_per_cpu_s']:,.0f}",
             f"{r['warm_items_per_s']:,.0f}",
             f"{r['warm_over_cold']:,.0f}x",
             f"{r['peak_rss_mib']:,.0f}",
         )
     console.print(table)
-    summary: dict[str, Any] = {"rows": rows, "agreement": agreement, "export": export}
+    load_after = os.getloadavg()
+    summary: dict[str, Any] = {
+        "rows": rows,
+        "agreement": agreement,
+        "export": export,
+        "threads": THREADS,
+        "cpus": os.cpu_count(),
+        "loadavg_1m_before_after": [load_before[0], load_after[0]],
+    }
+    console.print(
+        f"load average (1 min) before {load_before[0]:.1f}, after {load_after[0]:.1f} "
+        f"on {os.cpu_count()} CPUs"
+    )
     if "onnx" in by and "sentence" in by:
         ratio = by["onnx"]["cold_items_per_s"] / by["sentence"]["cold_items_per_s"]
         summary["onnx_over_sentence"] = ratio
@@ -220,9 +239,7 @@ def main() -> None:
             f"ONNX export {export['export_s']:.1f} s, "
             f"int8 quantisation {export['quantize_s']:.1f} s"
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "encoders.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    console.print(f"[dim]wrote {RESULTS / 'encoders.json'}[/]")
+    write_json("encoders", summary)
 
 
 if __name__ == "__main__":

@@ -76,3 +76,10 @@ def test_bad_config_is_one_clear_line(tmp_path: Path) -> None:
     res = runner.invoke(app, ["train", str(f)])
     assert res.exit_code == 1 and "split.methd" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_usage_mistakes_exit_2(config: Path, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["recommend", str(tmp_path)])  # neither --user nor --history
+    assert res.exit_code == 2
+    res = runner.invoke(app, ["data", "split", str(config), str(tmp_path), "--method", "nope"])
+    assert res.exit_code == 2

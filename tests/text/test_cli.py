@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from scenerec.cli.text_cmd import app
 from scenerec.schema import C
@@ -30,7 +30,7 @@ def catalog(tmp_path: Path) -> Path:
     return path
 
 
-def _encode(catalog: Path, out: Path, cache: Path) -> object:
+def _encode(catalog: Path, out: Path, cache: Path) -> Result:
     return runner.invoke(
         app,
         [

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from scenerec.config import Settings
-from scenerec.text import CachedEncoder, EmbeddingCache, EncoderConfig
+from scenerec.text import CachedEncoder, EmbeddingCache, EncoderConfig, TextKind
 from scenerec.text.onnx import OnnxEncoder, export_dir
 from scenerec.text.sentence import SentenceEncoder
 from tests.text.helpers import cosine_rows
@@ -69,9 +69,10 @@ def test_onnx_equals_sentence_with_prefix_and_token_limit(
     sent = sentence_encoder.derive(EncoderConfig(backend="sentence", **cfg))
     onnx = OnnxEncoder(EncoderConfig(backend="onnx", **cfg), settings=lm_settings)
     long = MIXED[-1:]
-    for kind in ("query", "passage"):
-        ref = sent.encode(MIXED, kind=kind)  # type: ignore[arg-type]
-        assert cosine_rows(ref, onnx.encode(MIXED, kind=kind)).min() > 1 - 1e-4  # type: ignore[arg-type]
+    kinds: tuple[TextKind, ...] = ("query", "passage")
+    for kind in kinds:
+        ref = sent.encode(MIXED, kind=kind)
+        assert cosine_rows(ref, onnx.encode(MIXED, kind=kind)).min() > 1 - 1e-4
     # The 16-token limit really cut the long text.
     assert cosine_rows(sent.encode(long), sentence_encoder.encode(long))[0] < 0.999
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import polars as pl
@@ -25,7 +26,7 @@ from scenerec.text.hashing import HashingEncoder
 DAY = 86_400
 
 
-def _two_items(events: dict[str, list[object]]) -> Dataset:
+def _two_items(events: dict[str, Sequence[object]]) -> Dataset:
     catalog = pl.DataFrame({C.ITEM_ID: ["x", "y"], C.TITLE: ["x", "y"]})
     return Dataset(pl.DataFrame(events), catalog)
 
@@ -38,7 +39,7 @@ def _axes(ds: Dataset) -> np.ndarray:
     return emb
 
 
-def _events(items: list[str], ts: list[int], behaviors: list[str]) -> dict[str, list[object]]:
+def _events(items: list[str], ts: list[int], behaviors: list[str]) -> dict[str, Sequence[object]]:
     n = len(items)
     return {
         C.USER_ID: ["u"] * n,

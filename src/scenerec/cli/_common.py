@@ -7,7 +7,9 @@ import sys
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
+import click
 import typer
+from typer.exceptions import TyperException
 from rich.console import Console
 
 from scenerec.errors import SceneRecError
@@ -32,8 +34,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
+        except (typer.Exit, typer.Abort, TyperException, click.ClickException, KeyboardInterrupt):
+            raise  # usage errors keep click's exit code 2
         except (SceneRecError, OSError) as exc:
             if _state["debug"]:
                 raise

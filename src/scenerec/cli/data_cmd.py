@@ -193,6 +193,9 @@ def split_cmd(
     """Split cleaned events for honest evaluation (no future or test events in train)."""
     from scenerec.data import split as sp
 
+    methods = ("leave-last-out", "temporal", "ratio", "cold-in-scenario")
+    if method not in methods:
+        raise typer.BadParameter(f"{method!r} is not one of {methods}", param_hint="--method")
     events = (
         pl.read_parquet(src) if src.suffix in (".parquet", ".pq") else scan_events(src).collect()
     )
@@ -208,12 +211,10 @@ def split_cmd(
         except ValueError:
             raise typer.BadParameter(f"not numbers: {ratios!r}", param_hint="--ratios") from None
         res = sp.ratio_split(events, ratios=r, order=order, seed=seed)  # type: ignore[arg-type]
-    elif method == "cold-in-scenario":
+    else:
         if scenario is None:
             raise typer.BadParameter("cold-in-scenario needs --scenario", param_hint="--scenario")
         res = sp.cold_in_scenario(events, scenario=scenario, fraction=fraction, seed=seed)
-    else:
-        raise typer.BadParameter(f"unknown method {method!r}", param_hint="--method")
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = {"train": res.train, "valid": res.valid, "test": res.test}
     for name, frame in parts.items():
