@@ -92,8 +92,17 @@ def test_not_fitted_and_wrong_config() -> None:
         Popularity(object())  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="k must be"):
         Popularity().fit(
-            Dataset(pl.DataFrame({C.USER_ID: ["u"], C.ITEM_ID: ["i"], C.SCENARIO: ["s"],
-                                  C.BEHAVIOR: ["v"], C.TIMESTAMP: [1]}))
+            Dataset(
+                pl.DataFrame(
+                    {
+                        C.USER_ID: ["u"],
+                        C.ITEM_ID: ["i"],
+                        C.SCENARIO: ["s"],
+                        C.BEHAVIOR: ["v"],
+                        C.TIMESTAMP: [1],
+                    }
+                )
+            )
         ).recommend(RecQuery(user_id="u"), k=0)
 
 
@@ -137,3 +146,27 @@ def test_partial_fit_rejected_by_models_that_do_not_learn_online(ds: Dataset) ->
 
     with pytest.raises(NotImplementedError, match="refit"):
         Offline().fit(ds).partial_fit(ds.raw_events())
+
+
+def test_topk_ties_break_by_lower_index_even_at_the_cut() -> None:
+    from scenerec.models.base import _topk
+
+    scores = np.array(
+        [[1.0, 3.0, 1.0, 1.0, 3.0, -np.inf], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]], np.float32
+    )
+    top, vals = _topk(scores, 3)
+    assert top[0].tolist() == [1, 4, 0]
+    assert top[1].tolist() == [0, 1, 2]
+    top, vals = _topk(scores[:1], 7)
+    assert top[0].tolist() == [1, 4, 0, 2, 3, -1, -1]
+    assert np.isneginf(vals[0, 5:]).all()
+
+
+def test_every_registered_model_resolves_to_its_name() -> None:
+    from scenerec.models.registry import MODELS, model_class
+
+    for name in MODELS:
+        cls = model_class(name)
+        assert cls.name == name
+    with pytest.raises(ConfigError, match="choose one of"):
+        model_class("nope")

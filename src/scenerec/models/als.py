@@ -35,6 +35,10 @@ class ALSConfig(ModelConfig):
     alpha: confidence per unit of behaviour weight (confidence = alpha * weight).
     iterations: ALS sweeps (each solves all users, then all items).
     use_cg: conjugate-gradient solver (fast, approximate) instead of exact Cholesky solves.
+
+    The defaults are generic. Measured on MovieLens-1M (RecBole's split): these defaults give
+    test NDCG@10 0.255; ``factors=128, regularization=50`` was best on validation and gives
+    0.2837 (the regularisation is not scaled by data size, so retune it for other data).
     """
 
     factors: int = Field(default=64, gt=0)
@@ -78,8 +82,9 @@ class ALS(BaseRecommender[ALSConfig]):
         adhoc = np.array(sorted(users.adhoc), dtype=np.int64)
         if len(adhoc):
             rows = users.matrix(None)[adhoc]
-            with _one_blas_thread():
-                solved = self._als.recalculate_user(adhoc, sp.csr_matrix(rows, dtype=np.float32))
+            # one small solve per user: BLAS threading is irrelevant here, so no thread limit
+            # (building one costs ~5 ms, too much on the serving path)
+            solved = self._als.recalculate_user(adhoc, sp.csr_matrix(rows, dtype=np.float32))
             out[adhoc] = np.asarray(solved, dtype=np.float32).reshape(len(adhoc), -1)
         return out
 

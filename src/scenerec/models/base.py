@@ -624,24 +624,30 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def _topk(scores: FloatMatrix, k: int) -> tuple[IdxArray, FloatMatrix]:
-    """Row-wise top-k (descending, ties by lower index); -inf entries become -1."""
+    """Row-wise top-k, best first; equal scores are ordered by lower column index, also at
+    the k-th place (so the result does not depend on the partition algorithm). Entries that
+    are -inf become -1 with score -inf.
+    """
     n, m = scores.shape
     kk = min(k, m)
     out_i = np.full((n, k), -1, np.int64)
     out_s = np.full((n, k), -np.inf, np.float32)
-    if kk == 0:
+    if kk == 0 or n == 0:
         return out_i, out_s
-    if kk < m:
-        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
-    else:
-        part = np.tile(np.arange(m), (n, 1))
-    vals = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -vals), axis=1)
-    top = np.take_along_axis(part, order, axis=1)
+    # the k-th best score of each row, then everything strictly better plus the first ties
+    kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]
+    better = scores > kth
+    tied = scores == kth
+    need = kk - better.sum(axis=1, keepdims=True)
+    chosen = better | (tied & (np.cumsum(tied, axis=1) <= need))
+    cols = np.nonzero(chosen)[1].reshape(n, kk)  # row-major: ascending column per row
+    vals = np.take_along_axis(scores, cols, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    top = np.take_along_axis(cols, order, axis=1)
     top_s = np.take_along_axis(vals, order, axis=1)
     valid = np.isfinite(top_s)
     out_i[:, :kk] = np.where(valid, top, -1)
-    out_s[:, :kk] = top_s
+    out_s[:, :kk] = np.where(valid, top_s, -np.inf)
     return out_i, out_s
 
 

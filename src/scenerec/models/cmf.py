@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import scipy.sparse as sp
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
@@ -29,8 +30,11 @@ from scenerec.errors import ConfigError
 from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
-# Float64 entries per padded block in the batched normal-equation build (~32 MiB).
+# Float64 entries per padded block in the batched exact normal-equation build (~32 MiB).
 _BLOCK_ENTRIES = 2**22
+# Observations per block of the conjugate-gradient solver (their gathered float32 factors:
+# 2**18 x 64 factors ~ 64 MiB).
+_CG_BLOCK_OBS = 2**18
 
 
 class CMFConfig(ModelConfig):
@@ -40,6 +44,10 @@ class CMFConfig(ModelConfig):
         well posed, also for items without events).
     alpha: confidence per unit of behaviour weight (``c = 1 + alpha * w``).
     iterations: ALS sweeps (each solves all users, then all items).
+    use_cg: solve each side approximately with ``cg_steps`` conjugate-gradient steps warm-started
+        from the previous factors (as ``implicit`` does; cost per sweep ~ events x factors)
+        instead of exactly (cost ~ events x factors^2). Ad-hoc histories are always solved exactly.
+    cg_steps: conjugate-gradient steps per side and sweep.
     scenario_weights: scenario name -> loss weight ``lambda_s`` (unlisted scenarios weigh 1).
         Raise the target's weight to favour it, lower a noisy auxiliary scenario's.
     """
@@ -48,6 +56,8 @@ class CMFConfig(ModelConfig):
     regularization: float = Field(default=0.1, gt=0.0)
     alpha: float = Field(default=1.0, ge=0.0)
     iterations: int = Field(default=15, gt=0)
+    use_cg: bool = True
+    cg_steps: int = Field(default=3, gt=0)
     scenario_weights: dict[str, float] = Field(default_factory=dict)
 
 
@@ -77,10 +87,16 @@ class CMF(BaseRecommender[CMFConfig]):
         X = rng.normal(0.0, 0.01, (data.n_users, cfg.factors))
         Y = rng.normal(0.0, 0.01, (data.n_items, cfg.factors))
         ones = np.ones(data.n_users)
+        reg = cfg.regularization
         with threadpool_limits(Settings.from_env().resolved_threads(), "blas"):
             for _ in range(cfg.iterations):
-                X = _solve(*by_user, Y, (Y * beta[:, None]).T @ Y, ones, cfg.regularization)
-                Y = _solve(*by_item, X, X.T @ X, beta, cfg.regularization)
+                G_items = (Y * beta[:, None]).T @ Y
+                if cfg.use_cg:
+                    X = _solve_cg(*by_user, Y, G_items, ones, reg, X, cfg.cg_steps)
+                    Y = _solve_cg(*by_item, X, X.T @ X, beta, reg, Y, cfg.cg_steps)
+                else:
+                    X = _solve(*by_user, Y, G_items, ones, reg)
+                    Y = _solve(*by_item, X, X.T @ X, beta, reg)
         self.user_factors_ = X.astype(np.float32)
         self.item_factors_ = Y.astype(np.float32)
         self.fit_info["fit_seconds"] = time.perf_counter() - t0
@@ -108,15 +124,30 @@ class CMF(BaseRecommender[CMFConfig]):
     def _solve_adhoc(self, users: UserBatch, rows: list[int]) -> np.ndarray:
         """Exact user factors for ad-hoc histories given the item factors: (len(rows), factors)."""
         parts = [users.history(i) for i in rows]
-        local = np.repeat(np.arange(len(rows), dtype=np.int64), [sl.stop - sl.start for _, sl in parts])
+        local = np.repeat(
+            np.arange(len(rows), dtype=np.int64), [sl.stop - sl.start for _, sl in parts]
+        )
         items = np.concatenate([h.item_idx[sl] for h, sl in parts])
         scen = np.concatenate([h.scenario_idx[sl] for h, sl in parts])
         weight = np.concatenate([h.weight[sl] for h, sl in parts])
         n_items = len(self.item_factors_)
         ui = _observations(local, items, scen, weight, self.lambda_, self.config.alpha, n_items)
-        Y = self.item_factors_.astype(np.float64)
-        G = (Y * self.beta_[:, None]).T @ Y
-        return _solve(*_csr(ui, len(rows), by="row"), Y, G, np.ones(len(rows)), self.config.regularization)
+        Y, G = self._item_side
+        return _solve(
+            *_csr(ui, len(rows), by="row"), Y, G, np.ones(len(rows)), self.config.regularization
+        )
+
+    @property
+    def _item_side(self) -> tuple[np.ndarray, np.ndarray]:
+        """Float64 item factors and their beta-weighted Gram matrix, built once per fit/load
+        (an ad-hoc query would otherwise pay items x factors^2 for the Gram matrix)."""
+        # keyed on the factor array itself (held by the cache), so a refit or load rebuilds it
+        cached = self.__dict__.get("_item_side_cache")
+        if cached is None or cached[0] is not self.item_factors_:
+            Y = self.item_factors_.astype(np.float64)
+            cached = (self.item_factors_, Y, (Y * self.beta_[:, None]).T @ Y)
+            self.__dict__["_item_side_cache"] = cached
+        return cached[1], cached[2]
 
     def _arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -227,8 +258,91 @@ def _solve(
             E = F[indices[flat]]  # (r, width, f)
             dw = np.where(mask, d[flat], 0.0)
             tw = np.where(mask, t[flat], 0.0)
-            A += np.matmul((E * dw[..., None]).transpose(0, 2, 1), E)
+            # contiguous operands let numpy hand each product to BLAS (a strided view does not)
+            A += np.matmul(np.ascontiguousarray((E * dw[..., None]).transpose(0, 2, 1)), E)
             b = np.einsum("rl,rlf->rf", tw, E)
             out[rows] = np.linalg.solve(A, b[..., None])[..., 0]
         pos += len(rows)
+    return out
+
+
+def _solve_cg(
+    indptr: IdxArray,
+    indices: IdxArray,
+    d: np.ndarray,
+    t: np.ndarray,
+    F: np.ndarray,
+    G: np.ndarray,
+    scale: np.ndarray,
+    reg: float,
+    X0: np.ndarray,
+    steps: int,
+) -> np.ndarray:
+    """The normal equations of ``_solve``, approximately: ``steps`` conjugate-gradient steps
+    started from ``X0``, for a block of rows at a time (rows are independent). Only products with
+    the observations are needed, so the cost is ~ observations x factors instead of
+    observations x factors^2, and each block gathers its observed factors once.
+
+    Args:
+        indptr, indices, d, t, F, G, scale, reg: as in ``_solve``.
+        X0: (n, f) current factors (the warm start).
+        steps: conjugate-gradient steps.
+
+    Returns:
+        (n, f) float64 factors.
+    """
+    n, f = len(indptr) - 1, F.shape[1]
+    out = np.empty((n, f), np.float64)
+    F32 = np.ascontiguousarray(F, dtype=np.float32)
+    G32 = G.astype(np.float32)
+    lengths = np.diff(indptr)
+    start = 0
+    while start < n:
+        # rows [start, stop) holding about _CG_BLOCK_OBS observations
+        stop = int(np.searchsorted(indptr, indptr[start] + _CG_BLOCK_OBS, side="right")) - 1
+        stop = min(n, max(stop, start + 1))
+        lo, hi = int(indptr[start]), int(indptr[stop])
+        lens = lengths[start:stop]
+        cols = indices[lo:hi]
+        Fe = F32[cols]  # (nnz_b, f), gathered once for every CG step
+        de = d[lo:hi].astype(np.float32)
+        sc = scale[start:stop, None].astype(np.float32)
+        local = np.zeros(stop - start + 1, np.int64)
+        np.cumsum(lens, out=local[1:])
+        # one sparse structure per block; each product only rewrites its values
+        S = sp.csr_matrix((t[lo:hi].astype(np.float32), cols, local), shape=(stop - start, len(F)))
+        b = S @ F32
+
+        def matvec(
+            P: np.ndarray,
+            Fe: np.ndarray = Fe,
+            de: np.ndarray = de,
+            sc: np.ndarray = sc,
+            lens: IdxArray = lens,
+            S: sp.csr_matrix = S,
+        ) -> np.ndarray:
+            # sum over a row's observations e of d_e (F_e . P_row) F_e, as a sparse product
+            S.data = np.einsum("ef,ef->e", np.repeat(P, lens, axis=0), Fe) * de
+            res: np.ndarray = sc * (P @ G32) + np.float32(reg) * P
+            res += S @ F32
+            return res
+
+        x = X0[start:stop].astype(np.float32)
+        r = b - matvec(x)
+        p = r.copy()
+        rs = np.einsum("nf,nf->n", r, r)
+        for _ in range(steps):
+            live = rs > 1e-20
+            if not live.any():
+                break
+            Ap = matvec(p)
+            denom = np.einsum("nf,nf->n", p, Ap)
+            alpha = np.where(live & (denom > 0), rs / np.where(denom > 0, denom, 1), 0)
+            x += alpha[:, None] * p
+            r -= alpha[:, None] * Ap
+            rs_new = np.einsum("nf,nf->n", r, r)
+            p = r + np.where(live, rs_new / np.where(live, rs, 1), 0)[:, None] * p
+            rs = rs_new
+        out[start:stop] = x
+        start = stop
     return out

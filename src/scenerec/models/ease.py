@@ -82,10 +82,12 @@ class EASE(BaseRecommender[EASEConfig]):
         B = P / (-np.diag(P))  # B_ij = -P_ij / P_jj, i.e. I - P / diag(P) off the diagonal
         B[np.diag_indices(n)] = 0.0
         log.debug("EASE: solved %d items for %s", n, what)
-        return B.astype(np.float32)
+        out: FloatMatrix = B.astype(np.float32)
+        return out
 
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
         out = np.zeros((len(users), len(items)), dtype=np.float32)
+        blocks: list[tuple[int | None, IdxArray, FloatMatrix]]
         if self.config.scope == "all":
             blocks = [(None, *self.blocks_[-1])]
         elif users.scenario_idx is None:

@@ -137,7 +137,7 @@ class EMCDR(BaseRecommender[EMCDRConfig]):
                     idx = perm[start : start + cfg.batch_size]
                     opt.zero_grad()
                     loss = torch.nn.functional.mse_loss(net(x[idx]), y[idx])
-                    loss.backward()
+                    loss.backward()  # type: ignore[no-untyped-call]
                     opt.step()
         finally:
             torch.set_num_threads(previous)
@@ -168,8 +168,8 @@ class EMCDR(BaseRecommender[EMCDRConfig]):
                 dtype=np.float32,
             )
             R.sum_duplicates()
-            with threadpool_limits(1, "blas"):
-                solved = self._als[s].recalculate_user(np.arange(len(adhoc)), R)
+            # small per-user solves: no BLAS thread limit needed on this serving path
+            solved = self._als[s].recalculate_user(np.arange(len(adhoc)), R)
             own[adhoc] = np.asarray(solved, np.float32).reshape(len(adhoc), -1)
             active[adhoc] = np.diff(R.indptr) > 0
         return own, active
@@ -261,8 +261,11 @@ def _apply(weights: list[np.ndarray], x: FloatMatrix) -> FloatMatrix:
 
     torch's Linear stores ``W`` as (out, in), hence the transposes.
     """
+    out: FloatMatrix
     if len(weights) == 2:
         W, b = weights
-        return (x @ W.T + b).astype(np.float32)
-    W1, b1, W2, b2 = weights
-    return (np.tanh(x @ W1.T + b1) @ W2.T + b2).astype(np.float32)
+        out = (x @ W.T + b).astype(np.float32)
+    else:
+        W1, b1, W2, b2 = weights
+        out = (np.tanh(x @ W1.T + b1) @ W2.T + b2).astype(np.float32)
+    return out

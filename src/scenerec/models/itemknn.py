@@ -13,6 +13,8 @@ target scenario be scored from their other scenarios.
 from __future__ import annotations
 
 import time
+from itertools import pairwise
+
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
@@ -21,8 +23,9 @@ from scenerec.data.dataset import Dataset
 from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
-# Dense similarity block budget (float32 entries) while building the neighbour lists.
-_BLOCK_ENTRIES = 2**24
+# Co-occurrence entries per block of target columns while building the neighbour lists
+# (each entry costs ~40 bytes in the sparse product and the ranking: 2**23 ~ 320 MiB).
+_BLOCK_ENTRIES = 2**23
 
 
 class ItemKNNConfig(ModelConfig):
@@ -77,7 +80,10 @@ class ItemKNN(BaseRecommender[ItemKNNConfig]):
 
 
 def _topk_cosine(X: sp.csc_matrix, k: int, shrink: float) -> sp.csc_matrix:
-    """Top-``k`` shrunk cosine neighbours of every item.
+    """Top-``k`` shrunk cosine neighbours of every item, computed sparsely.
+
+    Co-occurrence is computed for blocks of target columns (each block's product holds at most
+    about ``_BLOCK_ENTRIES`` entries), so memory follows the data's sparsity, not items squared.
 
     Args:
         X: (n_users, n_items) float32 CSC interactions.
@@ -86,32 +92,40 @@ def _topk_cosine(X: sp.csc_matrix, k: int, shrink: float) -> sp.csc_matrix:
 
     Returns:
         (n_items, n_items) float32 CSC ``W``; column ``j`` holds the kept similarities
-        ``W[i, j] = sim(i, j)`` of target item ``j`` (zeros are not stored).
+        ``W[i, j] = sim(i, j)`` of target item ``j`` (zeros are not stored). Ties at the k-th
+        place keep the lower item index.
     """
     n = X.shape[1]
     norms = np.sqrt(np.asarray(X.multiply(X).sum(axis=0), dtype=np.float64).ravel())
-    kk = min(k, n)
     Xt = X.T.tocsr()
-    block = max(1, min(n, _BLOCK_ENTRIES // max(1, n)))
+    # upper bound of each column's co-occurrence entries: the history lengths of its users
+    user_len = np.diff(X.tocsr().indptr).astype(np.float64)
+    cost = np.asarray(X.T @ user_len, dtype=np.float64).ravel() if X.nnz else np.zeros(n)
+    bounds = [0]
+    acc = 0.0
+    for j, c in enumerate(cost):
+        if acc > 0 and acc + c > _BLOCK_ENTRIES:
+            bounds.append(j)
+            acc = 0.0
+        acc += c
+    bounds.append(n)
     rows: list[IdxArray] = []
     cols: list[IdxArray] = []
     vals: list[np.ndarray] = []
-    for start in range(0, n, block):
-        stop = min(n, start + block)
-        # (n, b) co-occurrence of every item with the block's target items
-        co = np.asarray((Xt @ X[:, start:stop]).toarray(), dtype=np.float64)
-        co[np.arange(start, stop), np.arange(stop - start)] = 0.0
-        denom = norms[:, None] * norms[None, start:stop] + shrink + 1e-6
-        sim = (co / denom).astype(np.float32)
-        if kk < n:
-            top = np.argpartition(-sim, kk - 1, axis=0)[:kk]
-        else:
-            top = np.broadcast_to(np.arange(n)[:, None], sim.shape)
-        v = np.take_along_axis(sim, top, axis=0)
-        keep = v != 0.0
-        rows.append(top[keep].astype(np.int64))
-        cols.append(np.broadcast_to(np.arange(start, stop)[None, :], v.shape)[keep].astype(np.int64))
-        vals.append(v[keep])
+    for start, stop in pairwise(bounds):
+        co = (Xt @ X[:, start:stop]).tocoo()
+        r, c = co.row.astype(np.int64), co.col.astype(np.int64) + start
+        v = co.data.astype(np.float64) / (norms[r] * norms[c] + shrink + 1e-6)
+        keep = (r != c) & (v != 0.0)
+        r, c, v = r[keep], c[keep], v[keep]
+        # rank the entries of each column by similarity (ties: lower row first), keep k
+        order = np.lexsort((r, -v, c))
+        r, c, v = r[order], c[order], v[order]
+        first = np.searchsorted(c, c, side="left")
+        top = (np.arange(len(c)) - first) < k
+        rows.append(r[top])
+        cols.append(c[top])
+        vals.append(v[top].astype(np.float32))
     W = sp.csc_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
         shape=(n, n),
@@ -119,4 +133,3 @@ def _topk_cosine(X: sp.csc_matrix, k: int, shrink: float) -> sp.csc_matrix:
     )
     W.sort_indices()
     return W
-

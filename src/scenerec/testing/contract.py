@@ -11,7 +11,7 @@ Checks (``CHECKS`` lists their names, ``skip=`` leaves some out):
 
 - ``not_fitted``: using a model before ``fit`` raises ``NotFittedError``.
 - ``config_roundtrip``: the config survives ``to_dict`` / ``from_dict``.
-- ``scores``: ``score_users`` is float32, shaped (users, items) and finite, per scenario and for all.
+- ``scores``: ``_score`` is float32, shaped (users, items) and finite, per scenario and overall.
 - ``batch_consistency``: a user's scores do not depend on the other users in the batch.
 - ``quality_warm`` / ``quality_cold``: the known right answer is found at the top of the target
   scenario for warm users and for users cold in the target (only with ``personalised``; the cold
@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import logging
 import traceback
-from functools import partial
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from scenerec.errors import NotFittedError, UnknownEntityError
+from scenerec.errors import ConfigError, NotFittedError, UnknownEntityError
 from scenerec.models.base import BaseRecommender, HistoryEvent, Ranked, RecQuery, UserBatch
 from scenerec.schema import C
 from scenerec.testing.oracle import Oracle, make_oracle
@@ -75,7 +75,7 @@ class ContractError(AssertionError):
     """A model broke the contract; the message lists every failed check."""
 
 
-class _CheckFailed(Exception):
+class _CheckFailedError(Exception):
     """One check's failure (collected, then reported together)."""
 
 
@@ -160,11 +160,11 @@ def check_model(
 
     Raises:
         ContractError: some check failed (the message names each one and why).
-        ValueError: ``skip`` names an unknown check.
+        ConfigError: ``skip`` names an unknown check.
     """
     unknown = set(skip) - set(CHECKS)
     if unknown:
-        raise ValueError(f"skip names unknown checks {sorted(unknown)}; choose from {CHECKS}")
+        raise ConfigError(f"skip names unknown checks {sorted(unknown)}; choose from {CHECKS}")
     data = oracle or make_oracle()
     model = factory()
     report = ContractReport(model=type(model).__name__)
@@ -205,7 +205,7 @@ def check_model(
 def _run(name: str, fn: Callable[[], _Quality | None]) -> CheckResult:
     try:
         value = fn()
-    except _CheckFailed as exc:
+    except _CheckFailedError as exc:
         return CheckResult(name, False, str(exc))
     except Exception as exc:  # a crash in a check is a failure of that check, not of the suite
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -226,7 +226,7 @@ class _Quality:
 
 def _fail_if(cond: bool, msg: str) -> None:
     if cond:
-        raise _CheckFailed(msg)
+        raise _CheckFailedError(msg)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -273,7 +273,9 @@ def _rank_quality(ctx: _Context, users: Sequence[str]) -> float:
     return float(np.mean(scores))
 
 
-def _adhoc_histories(ctx: _Context, *, with_target: bool) -> list[tuple[list[HistoryEvent], set[str]]]:
+def _adhoc_histories(
+    ctx: _Context, *, with_target: bool
+) -> list[tuple[list[HistoryEvent], set[str]]]:
     """One ad-hoc history per cluster and its right answer (the cluster's unseen target items)."""
     o = ctx.oracle
     out = []
@@ -334,15 +336,18 @@ def _same(a: np.ndarray, b: np.ndarray, atol: float) -> bool:
     return bool(np.allclose(a, b, rtol=0.0, atol=atol))
 
 
-def _compare_models(
-    ctx: _Context, other: BaseRecommender[Any], what: str, k: int = 10
-) -> None:
+def _compare_models(ctx: _Context, other: BaseRecommender[Any], what: str, k: int = 10) -> None:
     for s_a, s_b, label in zip(
-        _all_scores(ctx.model, ctx), _all_scores(other, ctx), ("target", "source", "all"), strict=True
+        _all_scores(ctx.model, ctx),
+        _all_scores(other, ctx),
+        ("target", "source", "all"),
+        strict=True,
     ):
         if not _same(s_a, s_b, ctx.atol):
             diff = float(np.max(np.abs(s_a - s_b))) if s_a.shape == s_b.shape else float("nan")
-            raise _CheckFailed(f"{what}: {label}-scenario scores differ (max abs diff {diff:.3g})")
+            raise _CheckFailedError(
+                f"{what}: {label}-scenario scores differ (max abs diff {diff:.3g})"
+            )
     for q in _probe_queries(ctx):
         a, b = ctx.model.recommend(q, k=k), other.recommend(q, k=k)
         who = q.user_id or "ad-hoc history"
@@ -357,8 +362,8 @@ def _check_not_fitted(model: BaseRecommender[Any], data: Oracle) -> None:
     except NotFittedError:
         return
     except Exception as exc:
-        raise _CheckFailed(f"raised {type(exc).__name__}, expected NotFittedError") from None
-    raise _CheckFailed("recommend() before fit() did not raise NotFittedError")
+        raise _CheckFailedError(f"raised {type(exc).__name__}, expected NotFittedError") from None
+    raise _CheckFailedError("recommend() before fit() did not raise NotFittedError")
 
 
 def _check_config_roundtrip(ctx: _Context) -> None:
@@ -394,7 +399,7 @@ def _check_batch_consistency(ctx: _Context) -> None:
     for row, u in enumerate(users):
         alone = m.score_users(np.array([u]), scenario=ctx.oracle.target)[0]
         if not np.allclose(full[row], alone, rtol=1e-4, atol=1e-5):
-            raise _CheckFailed(
+            raise _CheckFailedError(
                 f"user_idx {u}: scores in a batch differ from scores alone "
                 f"(max abs diff {float(np.max(np.abs(full[row] - alone))):.3g})"
             )
@@ -431,7 +436,9 @@ def _check_recommend_output(ctx: _Context) -> None:
         outside = set(r.item_ids) - target
         _fail_if(bool(outside), f"{user}: items outside the target scenario {sorted(outside)}")
         seen = set(o.events.filter(o.events[C.USER_ID] == user)[C.ITEM_ID].to_list())
-        _fail_if(bool(seen & set(r.item_ids)), f"{user}: seen items returned {seen & set(r.item_ids)}")
+        _fail_if(
+            bool(seen & set(r.item_ids)), f"{user}: seen items returned {seen & set(r.item_ids)}"
+        )
 
 
 def _check_exclude(ctx: _Context) -> None:
@@ -439,10 +446,10 @@ def _check_exclude(ctx: _Context) -> None:
     q = RecQuery(user_id=o.warm_users[2], scenario=o.target)
     full = m.recommend(q, k=10)
     ex = list(full.item_ids[:3])
-    r = m.recommend(
-        RecQuery(user_id=q.user_id, scenario=o.target, exclude=ex), k=7
+    r = m.recommend(RecQuery(user_id=q.user_id, scenario=o.target, exclude=ex), k=7)
+    _fail_if(
+        bool(set(ex) & set(r.item_ids)), f"excluded items returned: {set(ex) & set(r.item_ids)}"
     )
-    _fail_if(bool(set(ex) & set(r.item_ids)), f"excluded items returned: {set(ex) & set(r.item_ids)}")
     # Compare scores, not ids: items tied at the cut may legitimately swap places.
     _fail_if(
         not np.array_equal(r.scores, full.scores[3:10]),
@@ -458,10 +465,12 @@ def _check_candidates(ctx: _Context) -> None:
     m, o = ctx.model, ctx.oracle
     user = o.warm_users[3]
     seen = set(o.events.filter(o.events[C.USER_ID] == user)[C.ITEM_ID].to_list())
-    pool = sorted(_target_ids(ctx))[::3] + [sorted(seen)[0]]
+    pool = [*sorted(_target_ids(ctx))[::3], sorted(seen)[0]]
     r = m.recommend(RecQuery(user_id=user, scenario=o.target, candidates=pool), k=len(pool))
     _check_ranked(r, "candidates")
-    _fail_if(not set(r.item_ids) <= set(pool), f"items outside candidates: {set(r.item_ids) - set(pool)}")
+    _fail_if(
+        not set(r.item_ids) <= set(pool), f"items outside candidates: {set(r.item_ids) - set(pool)}"
+    )
     expected = len(set(pool) - seen)
     _fail_if(len(r) != expected, f"expected all {expected} unseen candidates, got {len(r)}")
     items_v = m.vocab("items")
@@ -480,7 +489,9 @@ def _check_exclude_seen_off(ctx: _Context) -> None:
         RecQuery(user_id=o.warm_users[4], scenario=o.target, exclude_seen=False), k=n_target + 5
     )
     _check_ranked(r, "exclude_seen=False")
-    _fail_if(len(r) != n_target, f"with exclude_seen=False expected all {n_target} items, got {len(r)}")
+    _fail_if(
+        len(r) != n_target, f"with exclude_seen=False expected all {n_target} items, got {len(r)}"
+    )
 
 
 def _check_rank_users_exclude(ctx: _Context) -> None:
@@ -507,7 +518,7 @@ def _check_unknown_user(ctx: _Context) -> None:
     except UnknownEntityError:
         pass
     else:
-        raise _CheckFailed("an unknown user with unknown_user='raise' did not raise")
+        raise _CheckFailedError("an unknown user with unknown_user='raise' did not raise")
     r = m.recommend(
         RecQuery(user_id="no-such-user", scenario=o.target, unknown_user="fallback"), k=10
     )
@@ -522,7 +533,7 @@ def _check_unknown_scenario(ctx: _Context) -> None:
         ctx.model.recommend(RecQuery(user_id=ctx.oracle.warm_users[0], scenario="no-such-scenario"))
     except UnknownEntityError:
         return
-    raise _CheckFailed("an unknown scenario did not raise UnknownEntityError")
+    raise _CheckFailedError("an unknown scenario did not raise UnknownEntityError")
 
 
 def _check_empty_adhoc(ctx: _Context) -> None:

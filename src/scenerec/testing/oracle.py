@@ -159,7 +159,8 @@ def make_oracle(config: OracleConfig | None = None) -> Oracle:
                 rows.append((user, item, scen, behavior, 1_000 + t))
             seen_target = {item for scen, (item, _) in scen_events if scen == cfg.target}
             relevant[user] = frozenset(
-                i for i in (item_id(cfg.target, cluster, j) for j in range(cfg.items_per_cluster))
+                i
+                for i in (item_id(cfg.target, cluster, j) for j in range(cfg.items_per_cluster))
                 if i not in seen_target
             )
             (warm if is_warm else cold).append(user)
