@@ -9,8 +9,8 @@ from typing import Any, ParamSpec, TypeVar
 
 import click
 import typer
-from typer.exceptions import TyperException
 from rich.console import Console
+from typer.exceptions import TyperException
 
 from scenerec.errors import SceneRecError
 
