@@ -89,5 +89,9 @@ class EncoderError(SceneRecError, RuntimeError):
     """A text encoder could not be loaded or failed to encode."""
 
 
+class TrainingDivergedError(SceneRecError, FloatingPointError):
+    """The loss or the gradient norm became NaN or infinite during training."""
+
+
 class DataWarning(UserWarning):
     """Something in the data looks wrong but the run can continue."""

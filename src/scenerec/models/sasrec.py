@@ -136,7 +136,10 @@ class SASRec(BaseRecommender[SASRecConfig]):
             fingerprint=config_fingerprint(cfg, data.fingerprint),
             name=self.name,
         )
-        loader = IndexBatches(len(rows), cfg.train.batch_size, collate, seed=cfg.seed)
+        lengths = np.minimum(np.diff(h.indptr)[rows], cfg.max_len + 1)
+        loader = IndexBatches(
+            len(rows), cfg.train.batch_size, collate, seed=cfg.seed, lengths=lengths
+        )
         result = trainer.fit(net, loader, loss_fn, validate=validate if len(holdout) else None)
         self.fit_info = {"train": result.to_dict(), "sequences": len(rows)}
         self.net_ = net

@@ -38,7 +38,7 @@ from torch.nn import functional
 
 from scenerec.config import FrozenConfig, Settings
 from scenerec.data.dataset import Histories
-from scenerec.errors import ConfigError, SceneRecError
+from scenerec.errors import ConfigError, TrainingDivergedError
 from scenerec.schema import IdxArray
 
 if TYPE_CHECKING:
@@ -49,10 +49,6 @@ logger = logging.getLogger(__name__)
 _CHECKPOINT_JSON = "checkpoint.json"
 _LAST = "last.safetensors"
 _BEST = "best.safetensors"
-
-
-class TrainingDivergedError(SceneRecError, FloatingPointError):
-    """The loss or the gradient norm became NaN or infinite during training."""
 
 
 class TrainConfig(FrozenConfig):
@@ -227,6 +223,8 @@ class Trainer:
             start_epoch = result.epochs_run
             if state["finished"]:
                 start_epoch = cfg.epochs
+            else:  # a run cut by the time budget (or max epochs) goes on
+                result.stopped = "max_epochs"
             logger.info("%s: resumed from %s after epoch %d", self.name, ckpt, start_epoch)
         best_state: dict[str, torch.Tensor] | None = None
         if ckpt is not None and (ckpt / _BEST).exists() and result.best_epoch > 0:
@@ -276,7 +274,7 @@ class Trainer:
                     opt,
                     result,
                     bad_epochs,
-                    stop or epoch + 1 == cfg.epochs,
+                    stop,  # only early stopping is final: more epochs may resume a full run
                     best_state if result.best_epoch == epoch + 1 else None,
                 )
             if stop:
@@ -423,13 +421,19 @@ class IndexBatches:
 
     ``collate(rows, rng)`` turns one batch of row indices (int64) into whatever the loss function
     takes; ``rng`` is a numpy Generator seeded from (seed, epoch, batch), for negative sampling.
+    With ``lengths`` (e.g. sequence lengths), rows are grouped into batches of similar length:
+    each epoch shuffles the rows, sorts them by length within pools of ``bucket`` batches, cuts
+    the pools into batches and shuffles the batches, so padding shrinks while every epoch still
+    sees different batch compositions in a random order.
 
     Args:
         n: number of rows.
-        batch_size: rows per batch (the last batch may be smaller).
+        batch_size: rows per batch (the last batch of a pool may be smaller).
         collate: builds a batch.
         seed: shuffling seed.
         shuffle: shuffle rows every epoch.
+        lengths: (n,) optional row lengths for length-bucketed batches.
+        bucket: batches per sorting pool (with ``lengths``).
     """
 
     def __init__(
@@ -440,28 +444,50 @@ class IndexBatches:
         *,
         seed: int = 0,
         shuffle: bool = True,
+        lengths: IdxArray | None = None,
+        bucket: int = 50,
     ) -> None:
+        if lengths is not None and len(lengths) != n:
+            raise ConfigError(f"lengths has {len(lengths)} entries for {n} rows")
         self.n = n
         self.batch_size = batch_size
         self.collate = collate
         self.seed = seed
         self.shuffle = shuffle
+        self.lengths = lengths
+        self.bucket = bucket
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __len__(self) -> int:
-        return (self.n + self.batch_size - 1) // self.batch_size
-
-    def __iter__(self) -> Iterator[Any]:
+    def _batches(self) -> list[IdxArray]:
         rng = np.random.default_rng(epoch_seed(self.seed, self.epoch, 1))
         order = rng.permutation(self.n) if self.shuffle else np.arange(self.n)
-        for b, start in enumerate(range(0, self.n, self.batch_size)):
-            rows = order[start : start + self.batch_size].astype(np.int64)
-            yield self.collate(
-                rows, np.random.default_rng(epoch_seed(self.seed, self.epoch, b + 2))
-            )
+        size = self.batch_size
+        if self.lengths is None:
+            return [order[i : i + size] for i in range(0, self.n, size)]
+        out: list[IdxArray] = []
+        pool = size * self.bucket
+        for start in range(0, self.n, pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            out += [chunk[i : i + size] for i in range(0, len(chunk), size)]
+        if self.shuffle:
+            out = [out[i] for i in rng.permutation(len(out))]
+        return out
+
+    def __len__(self) -> int:
+        if self.lengths is None:
+            return (self.n + self.batch_size - 1) // self.batch_size
+        pool = self.batch_size * self.bucket
+        full, rest = divmod(self.n, pool)
+        return full * self.bucket + (rest + self.batch_size - 1) // self.batch_size
+
+    def __iter__(self) -> Iterator[Any]:
+        for b, rows in enumerate(self._batches()):
+            rng = np.random.default_rng(epoch_seed(self.seed, self.epoch, b + 2))
+            yield self.collate(rows.astype(np.int64), rng)
 
 
 # ---------------------------------------------------------------------- histories
@@ -535,7 +561,8 @@ def batch_windows(
         max_len: window length L.
         known_indptr: offsets of ``known_fields`` (the model's view of the training histories).
         known_fields: name -> per-event arrays of the training histories.
-        fields_of: per-event arrays of one ad-hoc ``Histories`` (same names).
+        fields_of: per-event arrays of one ad-hoc ``Histories`` (same names; all the same
+            length, which may be shorter than the history when the model drops events).
 
     Returns:
         ``(windows, valid)`` as in ``last_windows``, one row per batch row.
@@ -544,7 +571,11 @@ def batch_windows(
     out, valid = last_windows(known_indptr, rows, max_len, known_fields)
     for i in users.adhoc:
         h, _ = users.history(i)
-        one, v = last_windows(h.indptr, np.zeros(1, np.int64), max_len, fields_of(h))
+        fields = fields_of(h)
+        # fields_of may drop events (a model reading one scenario): offsets follow its output.
+        n = len(next(iter(fields.values()))) if fields else 0
+        indptr = np.array([0, n], np.int64)
+        one, v = last_windows(indptr, np.zeros(1, np.int64), max_len, fields)
         for name in out:
             out[name][i] = one[name][0]
         valid[i] = v[0]
