@@ -11,9 +11,9 @@ the same events. Items are scored as ``v . [W e_i, q_i] + b_i``: their text embe
 learned projection, plus an optional id embedding and bias, so items without text fall back to
 ids and new items with text only are scored through ``W e_i``. Use it when scenarios share users
 and items have text; it serves users cold in the target scenario from their other scenarios and
-learns online (``partial_fit``). No single paper: it generalises the fixed-average fusion of
-text-based user profiles (e.g. UniSRec, Hou et al., KDD 2022, for text-based item
-representations) with a learned, target-dependent scenario attention.
+learns online (``partial_fit``). No single paper: items are represented through their text as
+in UniSRec (Hou et al., KDD 2022), and the fixed 1/C average of per-scenario profiles becomes a
+learned, target-dependent attention over scenarios.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ import scipy.sparse as sp
 import torch
 from pydantic import Field
 from torch import nn
+from torch.nn import functional
 
 from scenerec.data.dataset import Dataset
 from scenerec.errors import ConfigError, EncoderError, SchemaError
@@ -80,6 +81,8 @@ class ScenarioFusionConfig(ModelConfig):
     negatives: items sampled uniformly from the target scenario per batch (shared by the
         batch's examples with that target) for the sampled softmax.
     train: the training loop (epochs, users per batch, learning rate, early stopping...).
+        Without ``grad_clip`` (the default) the id tables get sparse gradients and a lazy Adam
+        (fast on large catalogues); with it, dense gradients and Adam.
     """
 
     encoder: EncoderConfig = EncoderConfig()
@@ -89,12 +92,12 @@ class ScenarioFusionConfig(ModelConfig):
     query_weight: float = Field(default=1.0, ge=0)
     fusion: Literal["learned", "uniform"] = "learned"
     per_user: bool = True
-    dim: int = Field(default=128, ge=1)
-    id_dim: int = Field(default=32, ge=0)
+    dim: int = Field(default=64, ge=1)
+    id_dim: int = Field(default=128, ge=0)
     item_bias: bool = True
-    examples_per_user: int = Field(default=32, ge=1)
+    examples_per_user: int = Field(default=16, ge=1)
     negatives: int = Field(default=256, ge=1)
-    train: TrainConfig = TrainConfig(epochs=8, batch_size=64, lr=3e-3, patience=2)
+    train: TrainConfig = TrainConfig(epochs=10, batch_size=128, lr=2e-3, grad_clip=None, patience=2)
 
 
 # ---------------------------------------------------------------------- user state
@@ -165,20 +168,27 @@ def _accumulate(
     return _State(
         text=text.astype(np.float32).reshape(n_users, n_scen, d),
         ids=ids.astype(np.float32).reshape(n_users, n_scen, -1),
-        weight=np.bincount(rows, dw, minlength=n_rows).reshape(n_users, n_scen),
+        weight=np.bincount(rows, dw, minlength=n_rows).astype(np.float64).reshape(n_users, n_scen),
         count=np.bincount(rows, minlength=n_rows).astype(np.float64).reshape(n_users, n_scen),
         ref=ref,
     )
 
 
-def _unit(text: np.ndarray, reference: np.ndarray | None = None) -> FloatMatrix:
-    """Rows of ``text`` (..., d) scaled to unit norm; zero where the norm is zero or, given
-    ``reference``, negligible next to the reference's norm (cancellation noise)."""
+def _unit(text: np.ndarray) -> FloatMatrix:
+    """Rows of ``text`` (..., d) scaled to unit norm (zero rows stay zero), float32."""
     norm = np.linalg.norm(text, axis=-1, keepdims=True)
     ok = norm > 0
-    if reference is not None:
-        ok &= norm > _NOISE * np.linalg.norm(reference, axis=-1, keepdims=True)
     out: FloatMatrix = np.divide(text, norm, out=np.zeros(text.shape, np.float32), where=ok)
+    return out
+
+
+def _reserve(a: np.ndarray, n: int) -> np.ndarray:
+    """``a`` with room for at least ``n`` rows: itself if it has them, else a copy grown by
+    half (new rows zero), so that adding rows one by one costs amortised O(row)."""
+    if len(a) >= n:
+        return a
+    out = np.zeros((max(n, len(a) + len(a) // 2 + 16), *a.shape[1:]), a.dtype)
+    out[: len(a)] = a
     return out
 
 
@@ -219,9 +229,7 @@ def _fuse(
 class _Net(nn.Module):
     """The learned parameters (see the module docstring)."""
 
-    def __init__(
-        self, n_items: int, n_scen: int, d_text: int, cfg: ScenarioFusionConfig
-    ) -> None:
+    def __init__(self, n_items: int, n_scen: int, d_text: int, cfg: ScenarioFusionConfig) -> None:
         super().__init__()
         self.user_proj = nn.Linear(d_text, cfg.dim, bias=False)
         self.item_proj = nn.Linear(d_text, cfg.dim, bias=False)
@@ -239,9 +247,55 @@ class _Net(nn.Module):
             torch.zeros(2, n_scen, n_scen), requires_grad=cfg.fusion == "learned" and cfg.per_user
         )
 
-    def item_vectors(self, items: torch.Tensor, item_text: torch.Tensor) -> torch.Tensor:
-        """(n, dim + id_dim) item vectors of ``items``; ``item_text`` is (n, d_text)."""
-        return torch.cat([self.item_proj(item_text), self.id_out[items]], dim=1)
+
+class _LazyAdam(torch.optim.Optimizer):
+    """Adam (AdamW with weight decay) that updates only the rows a batch touched of parameters
+    with sparse gradients, like TensorFlow's LazyAdam; dense gradients get plain Adam.
+
+    With large catalogues the id tables dominate the parameters while a batch touches a few
+    thousand rows: a dense Adam step over them cost more than the rest of the batch. Sparse
+    gradients cannot be clipped by the shared loop, so this is used when ``train.grad_clip`` is
+    ``None`` (the default here); with clipping the model trains with dense gradients and Adam.
+    """
+
+    def __init__(self, net: nn.Module, cfg: TrainConfig) -> None:
+        params = [p for p in net.parameters() if p.requires_grad]
+        super().__init__(params, {"lr": cfg.lr, "weight_decay": cfg.weight_decay})
+        self.betas, self.eps = (0.9, 0.999), 1e-8
+
+    @torch.no_grad()  # type: ignore[untyped-decorator, unused-ignore]
+    def step(self, closure: Any = None) -> None:  # type: ignore[override]
+        b1, b2 = self.betas
+        for group in self.param_groups:
+            lr, wd = group["lr"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                st = self.state[p]
+                if not st:
+                    st["step"] = torch.zeros(())
+                    st["exp_avg"] = torch.zeros_like(p)
+                    st["exp_avg_sq"] = torch.zeros_like(p)
+                st["step"] += 1
+                t = float(st["step"])
+                scale = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+                m, v = st["exp_avg"], st["exp_avg_sq"]
+                if p.grad.is_sparse:
+                    g = p.grad.coalesce()
+                    rows, vals = g.indices()[0], g.values()
+                    m_r = m[rows].mul_(b1).add_(vals, alpha=1 - b1)
+                    v_r = v[rows].mul_(b2).addcmul_(vals, vals, value=1 - b2)
+                    m[rows], v[rows] = m_r, v_r
+                    p_r = p[rows]
+                    if wd:
+                        p_r.mul_(1 - lr * wd)
+                    p[rows] = p_r.addcdiv_(m_r, v_r.sqrt().add_(self.eps), value=-scale)
+                else:
+                    m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                    v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                    if wd:
+                        p.mul_(1 - lr * wd)
+                    p.addcdiv_(m, v.sqrt().add_(self.eps), value=-scale)
 
 
 @dataclass
@@ -298,6 +352,7 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
         self.encoder_fingerprint_ = encoder.fingerprint
         self.item_text_ = np.ascontiguousarray(items.vectors, dtype=np.float32)
         self.has_text_ = items.has_text.copy()
+        self.n_items_ = data.n_items
         encode_s = time.perf_counter() - t0
         n_scen = len(data.scenario_vocab)
         ev = _event_arrays(data, queries.indices)
@@ -308,6 +363,9 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
         net = _Net(data.n_items, n_scen, self.item_text_.shape[1], cfg)
         result = self._learn(data, net, ev, queries.vectors, holdout)
         self.params_ = _Params.of(net)
+        # Input ids of items without training events were never trained: random noise that
+        # would leak into users who meet those items online. They carry nothing instead.
+        self.params_.id_in[np.bincount(ev["item"], minlength=data.n_items) == 0] = 0.0
         self.state_ = _accumulate(
             ev,
             data.n_users,
@@ -372,17 +430,19 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
             )
         rows = kept["user"] * n_scen + kept["scenario"]
         R = sp.csr_matrix((dw, (rows, kept["item"])), shape=(n_users * n_scen, n_items))
+        # Validation ranks the held-out events: only the kept ones count as already seen.
+        seen = sp.csr_matrix(
+            (np.ones(len(rows), np.float32), (kept["user"], kept["item"])), shape=(n_users, n_items)
+        )
         R.sum_duplicates()
         R = R.astype(np.float32)
         item_text_t = torch.from_numpy(self.item_text_)
-        pools = {
-            s: self.train_state.items_of_scenario(s) for s in range(n_scen)
-        }
-        gen_cfg = (cfg.examples_per_user, cfg.negatives)
+        pools = {s: self.train_state.items_of_scenario(s) for s in range(n_scen)}
+        per_user, negatives = cfg.examples_per_user, cfg.negatives
 
         def collate(users_rows: IdxArray, rng: np.random.Generator) -> dict[str, Any]:
             return ex.batch(
-                users_rows, rng, state, self.item_text_, R, pools, n_scen, gen_cfg[0], gen_cfg[1]
+                users_rows, rng, state, self.item_text_, R, pools, n_scen, per_user, negatives
             )
 
         def loss_fn(module: nn.Module, batch: dict[str, Any]) -> torch.Tensor:
@@ -403,7 +463,7 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
                     *self._known_inputs(st, us, params), s, it, params, vecs
                 ),
                 self.train_state.scenario_items,
-                self.train_state.matrix(None, binary=True),
+                seen,
             )
 
         loader = IndexBatches(ex.n_users, cfg.train.batch_size, collate, seed=cfg.seed)
@@ -413,7 +473,10 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
             fingerprint=config_fingerprint(cfg, data.fingerprint),
             name=self.name,
         )
-        result = trainer.fit(net, loader, loss_fn, validate=validate if len(holdout) else None)
+        optimizer = None if cfg.train.grad_clip is not None else _LazyAdam(net, cfg.train)
+        result = trainer.fit(
+            net, loader, loss_fn, validate=validate if len(holdout) else None, optimizer=optimizer
+        )
         out = result.to_dict()
         out["examples"] = ex.n_examples
         out["users"] = ex.n_users
@@ -444,7 +507,8 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
         ).astype(np.float32)
         u = np.concatenate([text @ params.user_proj.T, ids], axis=-1).astype(np.float32)
         feats = np.stack([np.log1p(state.count[users]), np.log1p(weight)], -1).astype(np.float32)
-        return u, feats, state.count[users] > 0
+        # Evidence decayed to exactly zero (underflow after many half-lives) is no evidence.
+        return u, feats, (state.count[users] > 0) & (weight > 0)
 
     def _fused_scores(
         self,
@@ -457,13 +521,15 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
         item_vecs: FloatMatrix,
     ) -> FloatMatrix:
         cfg = self.config
-        learned = cfg.fusion == "learned" and target is not None and target < len(params.att)
+        rows_target = None
+        if cfg.fusion == "learned" and target is not None:
+            rows_target = torch.full((len(u),), target, dtype=torch.long)
         with torch.no_grad():
             v = _fuse(
                 torch.from_numpy(u),
                 torch.from_numpy(feats),
                 torch.from_numpy(active),
-                torch.full((len(u),), target, dtype=torch.long) if learned else None,
+                rows_target,
                 torch.from_numpy(params.att),
                 torch.from_numpy(params.feat) if cfg.per_user else None,
             ).numpy()
@@ -517,8 +583,9 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
     def _partial_fit(self, events: pl.DataFrame) -> None:
         ts = self.train_state
         n_users, n_items, n_scen = ts.n_users, ts.n_items, len(ts.vocabularies["scenarios"])
-        self._grow(events, n_users, n_items, n_scen)
         cfg = self.config
+        # Encode first: if the encoder fails, nothing of the model has changed yet.
+        new_text = self._new_item_text(events, self.n_items_, n_items)
         query_idx = np.full(events.height, -1, np.int64)
         query_text = np.zeros((0, self.item_text_.shape[1]), np.float32)
         if C.QUERY in events.columns and cfg.query_weight > 0:
@@ -537,6 +604,7 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
             "timestamp": events[C.TIMESTAMP].to_numpy().astype(np.int64),
             "weight": events[C.WEIGHT].to_numpy().astype(np.float64),
         }
+        self._grow(n_users, n_items, n_scen, new_text)
         self._update_state(ev, query_text)
 
     def _update_state(self, ev: dict[str, np.ndarray], query_text: FloatMatrix) -> None:
@@ -578,10 +646,16 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
         st.weight.reshape(-1)[uniq] += np.bincount(r_inv, dw, minlength=len(uniq))
         st.count.reshape(-1)[uniq] += np.bincount(r_inv, minlength=len(uniq))
 
-    def _grow(self, events: pl.DataFrame, n_users: int, n_items: int, n_scen: int) -> None:
-        """Make room for users, items and scenarios the new events bring."""
+    def _grow(
+        self, n_users: int, n_items: int, n_scen: int, new_text: tuple[FloatMatrix, np.ndarray]
+    ) -> None:
+        """Make room for the users, items and scenarios the new events bring.
+
+        Arrays keep spare rows (``_reserve``), so a stream of events from new users or items
+        costs amortised O(dim) per new row instead of a copy of every array each time.
+        """
         st, p = self.state_, self.params_
-        old_u, old_s = st.text.shape[:2]
+        old_s = st.text.shape[1]
         if n_scen > old_s:
             # An unseen scenario starts with neutral attention logits (0): uniform weight.
             att = np.zeros((n_scen, n_scen), np.float32)
@@ -589,30 +663,30 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
             feat = np.zeros((2, n_scen, n_scen), np.float32)
             feat[:, :old_s, :old_s] = p.feat
             p.att, p.feat = att, feat
-        if n_users > old_u or n_scen > old_s:
 
-            def grow(a: np.ndarray) -> np.ndarray:
-                out = np.zeros((n_users, n_scen, *a.shape[2:]), a.dtype)
-                out[:old_u, :old_s] = a
+            def widen(a: np.ndarray) -> np.ndarray:
+                out = np.zeros((a.shape[0], n_scen, *a.shape[2:]), a.dtype)
+                out[:, :old_s] = a
                 return out
 
-            st.text, st.ids = grow(st.text), grow(st.ids)
-            st.weight, st.count = grow(st.weight), grow(st.count)
-            ref = np.zeros(n_users, np.int64)
-            ref[:old_u] = st.ref
-            st.ref = ref
-        old_i = len(self.item_text_)
+            st.text, st.ids = widen(st.text), widen(st.ids)
+            st.weight, st.count = widen(st.weight), widen(st.count)
+        st.text, st.ids = _reserve(st.text, n_users), _reserve(st.ids, n_users)
+        st.weight, st.count = _reserve(st.weight, n_users), _reserve(st.count, n_users)
+        st.ref = _reserve(st.ref, n_users)
+        old_i = self.n_items_
         if n_items > old_i:
-            new_text, new_has = self._new_item_text(events, old_i, n_items)
-            self.item_text_ = np.concatenate([self.item_text_, new_text])
-            self.has_text_ = np.concatenate([self.has_text_, new_has])
-            extra = n_items - old_i
-            p.id_in = np.concatenate([p.id_in, np.zeros((extra, p.id_in.shape[1]), np.float32)])
-            p.id_out = np.concatenate(
-                [p.id_out, np.zeros((extra, p.id_out.shape[1]), np.float32)]
-            )
-            p.bias = np.concatenate([p.bias, np.zeros(extra, np.float32)])
-            self._refresh_items()
+            self.item_text_ = _reserve(self.item_text_, n_items)
+            self.has_text_ = _reserve(self.has_text_, n_items)
+            p.id_in, p.id_out = _reserve(p.id_in, n_items), _reserve(p.id_out, n_items)
+            p.bias = _reserve(p.bias, n_items)
+            self.item_vecs_ = _reserve(self.item_vecs_, n_items)
+            # New items have no trained id rows (zero) and are scored through their text only.
+            text, has = new_text
+            self.item_text_[old_i:n_items] = text
+            self.has_text_[old_i:n_items] = has
+            self.item_vecs_[old_i:n_items, : p.item_proj.shape[0]] = text @ p.item_proj.T
+            self.n_items_ = n_items
 
     def _new_item_text(
         self, events: pl.DataFrame, old_i: int, n_items: int
@@ -622,7 +696,7 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
         vecs = np.zeros((n_items - old_i, d), np.float32)
         has = np.zeros(n_items - old_i, bool)
         cols = [c for c in self.config.template.columns if c in events.columns]
-        if not cols:
+        if not cols or n_items <= old_i:
             return vecs, has
         cat = (
             events.filter(pl.col(C.ITEM_IDX) >= old_i)
@@ -637,7 +711,9 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
             has[pos] = True
         return vecs, has
 
-    def _encode(self, texts: list[str], *, kind: Literal["passage", "query"] = "passage") -> Any:
+    def _encode(
+        self, texts: list[str], *, kind: Literal["passage", "query"] = "passage"
+    ) -> FloatMatrix:
         enc = self._get_encoder()
         if enc.fingerprint != self.encoder_fingerprint_:
             raise EncoderError(
@@ -650,21 +726,22 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
     # ------------------------------------------------------------------ persistence
     def _arrays(self) -> dict[str, np.ndarray]:
         p, st = self.params_, self.state_
+        n_u, n_i = self.train_state.n_users, self.n_items_  # without the spare rows
         return {
-            "item_text": self.item_text_,
-            "has_text": self.has_text_,
+            "item_text": self.item_text_[:n_i],
+            "has_text": self.has_text_[:n_i],
             "user_proj": p.user_proj,
             "item_proj": p.item_proj,
-            "id_in": p.id_in,
-            "id_out": p.id_out,
-            "bias": p.bias,
+            "id_in": p.id_in[:n_i],
+            "id_out": p.id_out[:n_i],
+            "bias": p.bias[:n_i],
             "att": p.att,
             "feat": p.feat,
-            "state.text": st.text,
-            "state.ids": st.ids,
-            "state.weight": st.weight,
-            "state.count": st.count,
-            "state.ref": st.ref,
+            "state.text": st.text[:n_u],
+            "state.ids": st.ids[:n_u],
+            "state.weight": st.weight[:n_u],
+            "state.count": st.count[:n_u],
+            "state.ref": st.ref[:n_u],
         }
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
@@ -672,6 +749,7 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
         a = {k: np.array(v) for k, v in arrays.items()}
         self.item_text_ = a["item_text"]
         self.has_text_ = a["has_text"].astype(bool)
+        self.n_items_ = len(self.item_text_)
         self.params_ = _Params(
             a["user_proj"], a["item_proj"], a["id_in"], a["id_out"], a["bias"], a["att"], a["feat"]
         )
@@ -692,10 +770,10 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
 
 # ---------------------------------------------------------------------- training data
 def _event_arrays(
-    data: Dataset, query_indices: Any
+    data: Dataset, query_indices: Callable[[Sequence[str | None]], IdxArray]
 ) -> dict[str, np.ndarray]:
     """The dataset's events as arrays in the order of ``data.histories`` (user, time, input
-    order), with each event's query row (-1 when it has none)."""
+    order), with each event's query row from ``query_indices`` (-1 when it has none)."""
     h = data.histories
     n = len(h.item_idx)
     query = np.full(n, -1, np.int64)
@@ -729,6 +807,7 @@ class _Examples:
         users: (n_users,) users with at least one example (the rows of the loader).
         own_w, own_n: (n_pairs, S) decayed weight and count of each pair's events per scenario.
         own_q: sparse (n_pairs * S, n_queries) decayed query weights of each pair's events.
+        query_text: float32 (n_queries, d_text) query vectors, the columns of ``own_q``.
     """
 
     user: IdxArray
@@ -765,7 +844,8 @@ class _Examples:
         pair_keys, pair_of = np.unique(users * n_items + items, return_inverse=True)
         n_pairs = len(pair_keys)
         flat = pair_of * n_scen + scen
-        own_w = np.bincount(flat, dw, minlength=n_pairs * n_scen).reshape(n_pairs, n_scen)
+        own_w = np.bincount(flat, dw, minlength=n_pairs * n_scen).astype(np.float64)
+        own_w = own_w.reshape(n_pairs, n_scen)
         own_n = np.bincount(flat, minlength=n_pairs * n_scen).astype(np.float64)
         own_n = own_n.reshape(n_pairs, n_scen)
         q = ev["query"]
@@ -778,7 +858,11 @@ class _Examples:
         pair, target = ex_keys // n_scen, ex_keys % n_scen
         ex_user = pair_keys[pair] // n_items
         # Users need evidence left once the item is taken out, else there is nothing to learn.
-        left = (state.count[ex_user] - own_n[pair]).sum(axis=1) > 0
+        # (the same test as in ``batch``).
+        full_w = state.weight[ex_user]
+        left = (
+            (state.count[ex_user] - own_n[pair] > 0.5) & (full_w - own_w[pair] > _NOISE * full_w)
+        ).any(axis=1)
         pair, target, ex_user = pair[left], target[left], ex_user[left]
         n_users = state.count.shape[0]
         indptr = np.zeros(n_users + 1, np.int64)
@@ -808,7 +892,13 @@ class _Examples:
         per_user: int,
         negatives: int,
     ) -> dict[str, Any]:
-        """One batch: up to ``per_user`` random examples of each user in ``rows``."""
+        """One batch: up to ``per_user`` random examples of each user in ``rows``.
+
+        The leave-item-out text vector of an example is ``(full - own) / ||full - own||``: the
+        projection is linear, so the loss projects each user's full sums and each item's vector
+        once and never materialises (examples, scenarios, d_text) arrays; the norms come from
+        dot products in text space.
+        """
         users = self.users[rows]
         starts = self.indptr[users]
         lens = self.indptr[users + 1] - starts
@@ -816,31 +906,60 @@ class _Examples:
         owner = np.repeat(np.arange(len(users)), lens)
         cand = starts[owner] + np.arange(int(lens.sum())) - first[owner]
         if (lens > per_user).any():
+            # owner is sorted, so sorting by (owner, random) keeps each user's block in place
             order = np.lexsort((rng.random(len(cand)), owner))
             rank = np.empty(len(cand), np.int64)
             rank[order] = np.arange(len(cand)) - first[owner]
             take = rank < per_user
             cand, owner = cand[take], owner[take]
-        eu, ei, et, ep = self.user[cand], self.item[cand], self.target[cand], self.pair[cand]
+        ei, et, ep = self.item[cand], self.target[cand], self.pair[cand]
+        eu = users[owner]
         own_w, own_n = self.own_w[ep], self.own_n[ep]
-        full = state.text[eu]
-        own = own_w[:, :, None] * item_text[ei][:, None, :]
+        full = state.text[users].astype(np.float64)  # (n_users, S, d)
+        e = item_text[ei].astype(np.float64)  # (E, d)
+        full_e = np.einsum("esd,ed->es", full[owner], e)
+        sq = (full**2).sum(-1)[owner] - 2 * own_w * full_e + own_w**2 * (e**2).sum(-1)[:, None]
+        q_rows = np.zeros(0, np.int64)
+        q_vec = np.zeros((0, item_text.shape[1]), np.float32)
         if self.own_q.nnz:
-            q_rows = (ep[:, None] * n_scen + np.arange(n_scen)).ravel()
-            own += np.asarray(self.own_q[q_rows] @ self.query_text).reshape(own.shape)
+            flat = (ep[:, None] * n_scen + np.arange(n_scen)).ravel()
+            sub = self.own_q[flat]
+            q_rows = np.flatnonzero(np.diff(sub.indptr) > 0)
+            if len(q_rows):
+                qv = np.asarray(sub[q_rows] @ self.query_text, np.float64)
+                ex_r, s_r = q_rows // n_scen, q_rows % n_scen
+                f = full[owner[ex_r], s_r]
+                sq[ex_r, s_r] += (
+                    -2 * (f * qv).sum(-1)
+                    + 2 * own_w[ex_r, s_r] * (e[ex_r] * qv).sum(-1)
+                    + (qv**2).sum(-1)
+                )
+                q_vec = qv.astype(np.float32)
         count = state.count[eu] - own_n
-        active = count > 0.5  # counts are whole numbers kept as floats
-        text = _unit(full - own, full) * active[:, :, None]
-        weight = np.maximum(state.weight[eu] - own_w, 0.0) * active
+        weight = state.weight[eu] - own_w
+        # What is left once the item is taken out must stand above the rounding error of the
+        # subtraction (float32 sums), else the id mean and the text direction would be noise
+        # blown up by a tiny divisor (strong decay makes old evidence tiny next to a new item).
+        active = (count > 0.5) & (weight > _NOISE * state.weight[eu])
+        weight = np.where(active, weight, 0.0)
+        norm = np.sqrt(np.maximum(sq, 0.0))
+        ok = active & (norm > _NOISE * np.linalg.norm(full, axis=-1)[owner])
+        inv_norm = np.divide(1.0, norm, out=np.zeros_like(norm), where=ok)
         feats = np.stack([np.log1p(np.maximum(count, 0)), np.log1p(weight)], -1)
         r_rows = (users[:, None] * n_scen + np.arange(n_scen)).ravel()
-        rb = R[r_rows].tocoo()
-        negs = {
-            int(t): torch.from_numpy(pools[int(t)][rng.integers(0, len(pools[int(t)]), negatives)])
+        rb = R[r_rows]  # each (user, scenario) row is one bag of weighted item ids
+        neg = {
+            int(t): pools[int(t)][rng.integers(0, len(pools[int(t)]), negatives)]
             for t in np.unique(et)
         }
+        uniq, inv = np.unique(np.concatenate([ei, *neg.values()]), return_inverse=True)
+        cuts = np.cumsum([len(ei), *(len(v) for v in neg.values())])
+        parts = np.split(inv, cuts[:-1])
         return {
-            "text": torch.from_numpy(text.astype(np.float32)),
+            "full": torch.from_numpy(state.text[users]),
+            "inv_norm": torch.from_numpy(inv_norm.astype(np.float32)),
+            "q_rows": torch.from_numpy(q_rows),
+            "q_vec": torch.from_numpy(q_vec),
             "active": torch.from_numpy(active),
             "feats": torch.from_numpy(feats.astype(np.float32)),
             "weight": torch.from_numpy(weight.astype(np.float32)),
@@ -848,29 +967,45 @@ class _Examples:
             "owner": torch.from_numpy(owner.astype(np.int64)),
             "item": torch.from_numpy(ei),
             "target": torch.from_numpy(et),
-            "R": torch.sparse_coo_tensor(
-                np.vstack([rb.row, rb.col]).astype(np.int64),
-                rb.data.astype(np.float32),
-                size=(len(r_rows), R.shape[1]),
-                is_coalesced=True,  # rows of a canonical CSR matrix: sorted, no duplicates
-                check_invariants=False,
-            ),
-            "negatives": negs,
+            "uniq": torch.from_numpy(uniq),
+            "pos_k": torch.from_numpy(parts[0]),
+            "neg_k": {t: torch.from_numpy(k) for t, k in zip(neg, parts[1:], strict=True)},
+            "hist_items": torch.from_numpy(rb.indices.astype(np.int64)),
+            "hist_offsets": torch.from_numpy(rb.indptr[:-1].astype(np.int64)),
+            "hist_weights": torch.from_numpy(rb.data.astype(np.float32)),
         }
 
 
 def _loss(
     module: nn.Module, b: dict[str, Any], item_text: torch.Tensor, cfg: ScenarioFusionConfig
 ) -> torch.Tensor:
-    """Mean sampled-softmax cross-entropy of the batch's examples (see ``ScenarioFusion._learn``)."""
+    """Mean sampled-softmax cross-entropy of a batch's examples (``ScenarioFusion._learn``)."""
     if not isinstance(module, _Net):
         raise TypeError(f"expected the fusion network, got {type(module).__name__}")
     net = module
-    n_scen = b["active"].shape[1]
-    parts = [net.user_proj(b["text"])]
+    n_ex, n_scen = b["active"].shape
+    uniq = b["uniq"]
+    texts = item_text[uniq]
+    pu = net.user_proj(texts)  # (n_uniq, dim): each batch item projected once per side
+    own = b["own_w"].unsqueeze(-1) * pu[b["pos_k"]].unsqueeze(1)
+    text = net.user_proj(b["full"])[b["owner"]] - own  # (E, S, dim)
+    if len(b["q_rows"]):
+        flat = text.reshape(n_ex * n_scen, -1)
+        text = flat.index_add(0, b["q_rows"], -net.user_proj(b["q_vec"])).view(n_ex, n_scen, -1)
+    parts = [text * b["inv_norm"].unsqueeze(-1)]
+    sparse = cfg.train.grad_clip is None  # see _LazyAdam
     if cfg.id_dim:
-        sums = torch.sparse.mm(b["R"], net.id_in).view(-1, n_scen, cfg.id_dim)[b["owner"]]
-        sums = sums - b["own_w"].unsqueeze(-1) * net.id_in[b["item"]].unsqueeze(1)
+        bags = functional.embedding_bag(
+            b["hist_items"],
+            net.id_in,
+            b["hist_offsets"],
+            mode="sum",
+            per_sample_weights=b["hist_weights"],
+            sparse=sparse,
+        )
+        sums = bags.view(-1, n_scen, cfg.id_dim)[b["owner"]]
+        own_ids = functional.embedding(b["item"], net.id_in, sparse=sparse)
+        sums = sums - b["own_w"].unsqueeze(-1) * own_ids.unsqueeze(1)
         w = b["weight"].unsqueeze(-1)
         parts.append(torch.where(w > 0, sums / w.clamp_min(1e-12), torch.zeros_like(sums)))
     u = torch.cat(parts, dim=-1)
@@ -883,19 +1018,17 @@ def _loss(
         net.att,
         net.feat if cfg.per_user else None,
     )
-    items = b["item"]
-    pos = (v * net.item_vectors(items, item_text[items])).sum(-1)
-    if cfg.item_bias:
-        pos = pos + net.bias[items]
+    out_ids = functional.embedding(uniq, net.id_out, sparse=sparse)
+    z = torch.cat([net.item_proj(texts), out_ids], dim=1)
+    bias = net.bias[uniq] if cfg.item_bias else torch.zeros(len(uniq))
+    pk = b["pos_k"]
+    pos = (v * z[pk]).sum(-1) + bias[pk]
     losses = []
-    for t, negs in b["negatives"].items():
+    for t, nk in b["neg_k"].items():
         rows = torch.nonzero(b["target"] == t).squeeze(1)
-        z = net.item_vectors(negs, item_text[negs])
-        logits = v[rows] @ z.T
-        if cfg.item_bias:
-            logits = logits + net.bias[negs]
+        logits = v[rows] @ z[nk].T + bias[nk]
         # The positive drawn as its own negative would be a contradiction, not a negative.
-        logits = logits.masked_fill(negs.unsqueeze(0) == items[rows].unsqueeze(1), -1e9)
+        logits = logits.masked_fill(nk.unsqueeze(0) == pk[rows].unsqueeze(1), -1e9)
         all_logits = torch.cat([pos[rows].unsqueeze(1), logits], dim=1)
         losses.append(torch.logsumexp(all_logits, dim=1) - pos[rows])
     return torch.cat(losses).mean()
