@@ -224,7 +224,7 @@ class TrainState:
         # new events go after each user's existing ones (they are the newest)
         order = np.argsort(users, kind="stable")
         pos = indptr[users[order] + 1]
-        cols = {
+        cols: dict[str, np.ndarray] = {
             "item_idx": ev[C.ITEM_IDX].to_numpy().astype(np.int64)[order],
             "scenario_idx": ev[C.SCENARIO_IDX].to_numpy().astype(np.int64)[order],
             "behavior_idx": ev["behavior_idx"].to_numpy().astype(np.int64)[order],
