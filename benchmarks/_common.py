@@ -7,6 +7,7 @@ import importlib
 import itertools
 import json
 import logging
+import os
 import platform
 import resource
 import subprocess
@@ -91,6 +92,12 @@ class ModelSpec:
         quick: parameter overrides applied with ``--quick`` (e.g. fewer epochs).
         no_text: overrides that switch the model's language-model text off (ablation), or
             ``None`` when the model reads no text.
+        scopes: training data of a cross-scenario benchmark: ``target`` (the target scenario's
+            events only) and/or ``all`` (every scenario's events).
+        cold: also run the cross-scenario benchmark's cold-in-target protocol (the test users'
+            own target-scenario history removed before fitting).
+        max_seeds: run at most this many of the requested seeds (slow neural models).
+        enabled: run by default; ``False`` runs only when ``--models`` names it.
         note: shown beside the row.
     """
 
@@ -101,6 +108,10 @@ class ModelSpec:
     grid: dict[str, list[Any]] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
     no_text: dict[str, Any] | None = None
+    scopes: list[str] = field(default_factory=lambda: ["target", "all"])
+    cold: bool = False
+    max_seeds: int | None = None
+    enabled: bool = True
     note: str = ""
 
 
@@ -121,9 +132,10 @@ def load_model_specs(name: str) -> list[ModelSpec]:
 
 
 def select_specs(specs: list[ModelSpec], wanted: str | None) -> list[ModelSpec]:
-    """The specs whose label or model name is in the comma-separated ``wanted`` (all: None)."""
+    """The specs whose label or model name is in the comma-separated ``wanted`` (default: the
+    enabled ones)."""
     if not wanted:
-        return specs
+        return [s for s in specs if s.enabled]
     names = {w.strip() for w in wanted.split(",") if w.strip()}
     chosen = [s for s in specs if s.label in names or s.model in names]
     missing = names - {s.label for s in chosen} - {s.model for s in chosen}
@@ -235,6 +247,8 @@ def child_entry(
             "traceback": traceback.format_exc(limit=8),
         }
     result["peak_rss_mb"] = peak_rss_mb()
+    # Timings mean little without the machine's load (the development machine is shared).
+    result["load_avg_1_5_15"] = list(os.getloadavg())
     Path(out_path).write_text(json.dumps(result, default=_plain), encoding="utf-8")
 
 
@@ -275,3 +289,27 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(cell(r.get(c, "")) for c in cols) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def align_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Give every row the union of all rows' columns (first-seen order; missing cells empty),
+    so that rows of skipped or failed models fit one table."""
+    cols: dict[str, None] = {}
+    for row in rows:
+        cols.update(dict.fromkeys(row))
+    return [{c: row.get(c, "") for c in cols} for row in rows]
+
+
+def merge_previous(
+    name: str, results: list[dict[str, Any]], keys: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """``results`` added to the model results of the previous ``benchmarks/results/<name>.json``:
+    a new result replaces the old one with the same ``keys`` values, others are kept (``--update``
+    re-runs some models without re-running the rest)."""
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return results
+    old: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8")).get("models", [])
+    fresh = {tuple(r.get(k) for k in keys): r for r in results}
+    merged = [fresh.pop(tuple(r.get(k) for k in keys), r) for r in old]
+    return merged + list(fresh.values())

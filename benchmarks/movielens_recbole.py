@@ -35,6 +35,7 @@ from _common import (
     make_model,
     markdown_table,
     mean_std,
+    merge_previous,
     peak_rss_mb,
     pm,
     print_table,
@@ -194,6 +195,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one seed, no tuning, short training")
     ap.add_argument("--no-tune", action="store_true", help="use the listed params, no grid")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per model")
+    ap.add_argument(
+        "--update", action="store_true", help="keep the other models of the last results JSON"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -216,7 +220,7 @@ def main() -> None:
             job = {
                 "spec": spec.__dict__,
                 "data": tmp,
-                "seeds": seeds,
+                "seeds": seeds[: spec.max_seeds] if spec.max_seeds else seeds,
                 "tune": tune,
                 "overrides": overrides,
             }
@@ -224,6 +228,8 @@ def main() -> None:
             out["label"], out["model"], out["note"] = spec.label, spec.model, spec.note
             results.append(out)
             _progress(out)
+    if args.update:
+        results = merge_previous(NAME, results, ("label",))
     rows, summary = _tables(results, seeds)
     write_json(
         NAME,
@@ -267,6 +273,7 @@ def _tables(
             rows.append(
                 {
                     "model": out["label"],
+                    "seeds": "",
                     "NDCG@10": f"{out['status']}: {str(out.get('reason', ''))[:60]}",
                     "Recall@10": "",
                     "Hit@10": "",
@@ -291,6 +298,7 @@ def _tables(
         rows.append(
             {
                 "model": out["label"],
+                "seeds": str(len(runs)),
                 "NDCG@10": pm(nd),
                 "Recall@10": pm([r["test"]["recall@10"] for r in runs]),
                 "Hit@10": pm([r["test"]["hit@10"] for r in runs]),
@@ -302,15 +310,16 @@ def _tables(
                 "chosen": ", ".join(f"{k}={v}" for k, v in out["chosen"].items()) or "-",
             }
         )
-    for name, ref in PUBLISHED.items():
+    for name, published in PUBLISHED.items():
         if name in ("MultiVAE", "LightGCN"):
             rows.append(
                 {
                     "model": f"{name} (RecBole, published)",
+                    "seeds": "",
                     "NDCG@10": "not in scenerec",
                     "Recall@10": "",
                     "Hit@10": "",
-                    "published NDCG@10": f"{ref['ndcg@10']:.4f}",
+                    "published NDCG@10": f"{published['ndcg@10']:.4f}",
                     "ratio": "-",
                     "fit s": "",
                     "eval s": "",
