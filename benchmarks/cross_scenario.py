@@ -15,15 +15,25 @@ For each target scenario ``t``:
 * the flagship CrossScenarioTransformer also runs without text (ids only), giving the ablation
   grid text x other scenarios.
 
+Neither release has test users who are cold in their target scenario as shipped (every test
+user has history in both scenarios), so a second, "cold" protocol removes the test users' own
+training events in the target scenario before fitting (one fit per target, or one fit in all
+when each test user has targets in one scenario only) and ranks the same test targets: a
+single-scenario model then returns the target's popularity for them (the Popularity row), and a
+cross-scenario model has only the user's other scenarios to go on. It runs for the specs marked
+``cold`` in the YAML, not for their no-text ablation.
+
 Ranking: full ranking over ``t``'s items (the user's training items excluded) and the papers'
 sampled ranking (each target against 999 random items of ``t``), both at cut-off 10. Results
-are given over all test users of ``t`` and for two groups defined from the training data:
-``overlap`` (history in ``t`` and in another scenario) and ``cold`` (history only in other
-scenarios). Every (model, scope, text) variant runs in its own process, so its runtime and peak
-memory are its own.
+are given over all test users of ``t`` and for two groups defined from the training data the
+model saw: ``overlap`` (history in ``t`` and in another scenario) and ``cold`` (history only in
+other scenarios). Every (model, scope, text, protocol) run is its own process, so its runtime
+and peak memory are its own. The gains table compares the flagship (all scenarios, text) with
+the best single-scenario baseline (the flagship's own target-only runs are its ablation rows).
 
     .venv/bin/python benchmarks/cross_scenario.py [--releases food-kitchen,art-office]
-        [--models transformer,itemknn] [--quick] [--seeds 0]
+        [--models cross_scenario_transformer,itemknn] [--seeds 0] [--quick] [--no-cold]
+        [--update] [--render]
 """
 
 from __future__ import annotations
@@ -215,6 +225,9 @@ def main() -> None:
     ap.add_argument(
         "--update", action="store_true", help="keep the other runs of the last results JSON"
     )
+    ap.add_argument(
+        "--render", action="store_true", help="only redraw the tables of the last results JSON"
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -222,7 +235,7 @@ def main() -> None:
         child_entry(args.child, args.child_out, child)
         return
 
-    specs = select_specs(_load_specs(NAME), args.models)
+    specs = [] if args.render else select_specs(_load_specs(NAME), args.models)
     seeds = args.seeds[:1] if args.quick else args.seeds
     releases = [r.strip() for r in args.releases.split(",") if r.strip()]
     unknown = set(releases) - set(RELEASES)
@@ -230,7 +243,7 @@ def main() -> None:
         raise SystemExit(f"--releases: unknown {sorted(unknown)}; choose among {list(RELEASES)}")
     results: list[dict[str, Any]] = []
     data: dict[str, Any] = {}
-    for release in releases:
+    for release in [] if args.render else releases:
         loaded = load_release(release)
         targets = sorted(loaded.predefined_split["test"]["scenario"].unique().to_list())
         data[release] = {"targets": targets, "summary": loaded.summary()}
@@ -267,7 +280,7 @@ def main() -> None:
                     )
                     results.append(out)
                     _progress(out)
-    if args.update:
+    if args.update or args.render:
         keys = ("release", "label", "scope", "text", "protocol")
         results = merge_previous(NAME, results, keys)
         data = {**_previous_data(), **data}
@@ -281,7 +294,8 @@ def main() -> None:
                 "cross_scenario": "fit on every scenario's training events",
                 "warm": "the release's split as shipped",
                 "cold": "the test users' own training events in the target scenario removed "
-                "before fitting (one fit per target); single-scenario models then return the "
+                "before fitting (one fit per target, or one in all when each test user has "
+                "targets in one scenario only); single-scenario models then return the "
                 "target's popularity for them, which the Popularity row measures",
                 "ranking": f"full (train items excluded) and sampled ({N_NEGATIVES} negatives)",
                 "groups": "overlap: train history in target and elsewhere; cold: only elsewhere",
@@ -406,7 +420,9 @@ def _gains(results: list[dict[str, Any]], release: str, t: str) -> dict[str, Any
             and (text is None or (o["model"] == FLAGSHIP and o["text"] == text))
         ]
 
-    best_single = max(pick("warm", "target"), key=lambda o: _nd(o, t), default=None)
+    # Single-scenario baselines; the flagship's own target-only runs are its ablation rows.
+    baselines = [o for o in pick("warm", "target") if o["model"] != FLAGSHIP]
+    best_single = max(baselines, key=lambda o: _nd(o, t), default=None)
     # For users cold in t every single-scenario model returns t's popularity (measured once).
     cold_single = next((o for o in pick("cold", "target") if o["model"] == "popularity"), None)
 
@@ -416,7 +432,7 @@ def _gains(results: list[dict[str, Any]], release: str, t: str) -> dict[str, Any
 
     full, no_text = one("warm", "all", True), one("warm", "all", False)
     no_other, neither = one("warm", "target", True), one("warm", "target", False)
-    cold_full, cold_no_text = one("cold", "all", True), one("cold", "all", False)
+    cold_full = one("cold", "all", True)
     best_cross = max(pick("warm", "all"), key=lambda o: _nd(o, t), default=None)
     best_cross_cold = max(pick("cold", "all"), key=lambda o: _nd(o, t), default=None)
 
@@ -440,15 +456,17 @@ def _gains(results: list[dict[str, Any]], release: str, t: str) -> dict[str, Any
         "flagship vs best single": fmt(g_all),
         "flagship (no text) vs best single": fmt(g_no_text),
         "cold: best cross": "n/a" if best_cross_cold is None else _name(best_cross_cold),
+        "cold: flagship NDCG@10": _nd(cold_full, t),
         "cold: flagship vs popularity": fmt(g_cold),
-        "cold: flagship (no text) vs popularity": fmt(gain(cold_no_text, cold_single)),
         "text gain": fmt(gain(full, no_text)),
-        "text gain (cold)": fmt(gain(cold_full, cold_no_text)),
         "other-scen. gain (text)": fmt(gain(full, no_other)),
         "other-scen. gain (no text)": fmt(gain(no_text, neither)),
         "both vs neither": fmt(gain(full, neither)),
         "goal +10% all": "n/a" if g_all != g_all else str(g_all >= TARGET_GAIN_ALL),
-        "goal cold > all": "n/a" if g_all != g_all or g_cold != g_cold else str(g_cold > g_all),
+        # "a wider margin for cold users": larger than the all-users gain, and itself >= +10 %.
+        "goal cold > all": "n/a"
+        if g_all != g_all or g_cold != g_cold
+        else str(g_cold > g_all and g_cold >= TARGET_GAIN_ALL),
         "goal text > no text": "n/a"
         if g_all != g_all or g_no_text != g_no_text
         else str(g_all > g_no_text),
