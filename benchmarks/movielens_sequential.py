@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from _common import (
     ModelSpec,
     align_rows,
@@ -81,7 +79,13 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         excluded = next(iter(evaluate(model, split.test, ks=KS).summary().values()))
-        kept = history_kept(model, split.test, k=max(KS))
+        kept = next(
+            iter(
+                evaluate(model, split.test, ks=KS, exclude_history=False, beyond_accuracy=False)
+                .summary()
+                .values()
+            )
+        )
         info = getattr(model, "fit_info", {}) or {}
         train_info = info.get("train", {}) if isinstance(info.get("train"), dict) else {}
         runs.append(
@@ -97,27 +101,6 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
             }
         )
     return {"runs": runs, "split": split.info}
-
-
-def history_kept(model: Any, test: Any, *, k: int) -> dict[str, float]:
-    """Full ranking over all items without removing the user's history (RecBole's sequential
-    evaluation), one held-out item per user.
-
-    Returns:
-        ``ndcg@k``, ``hit@k``, ``mrr@k`` means and ``users``.
-    """
-    from scenerec.eval.metrics import per_user_metrics
-    from scenerec.schema import C
-
-    users = model.vocab("users").indices(test[C.USER_ID]).to_numpy()
-    items = model.vocab("items").indices(test[C.ITEM_ID]).to_numpy()
-    scenario = str(test[C.SCENARIO][0])  # ML-1M has one scenario
-    top, _ = model.rank_users(users.astype(np.int64), scenario=scenario, k=k, exclude=None)
-    hits = top == items[:, None]
-    m = per_user_metrics(hits, np.ones(len(users), np.int64), k)
-    out = {f"{name}@{k}": float(m[name].mean()) for name in ("ndcg", "hit", "mrr")}
-    out["users"] = float(len(users))
-    return out
 
 
 # ------------------------------------------------------------------------------- parent

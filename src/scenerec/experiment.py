@@ -77,6 +77,8 @@ class EvalSpec(FrozenConfig):
     protocols: tuple[Literal["full", "sampled"], ...] = ("full",)
     n_negatives: int = 999
     scenarios: tuple[str, ...] | None = None
+    # False ranks the user's training items too (RecBole's sequential evaluation)
+    exclude_history: bool = True
 
 
 class ExperimentConfig(FrozenConfig):
@@ -220,6 +222,7 @@ def run_experiment(
                 ks=cfg.eval.ks,
                 scenarios=cfg.eval.scenarios,
                 exclude=exclude,
+                exclude_history=cfg.eval.exclude_history,
                 protocol=proto,
                 n_negatives=cfg.eval.n_negatives,
             )

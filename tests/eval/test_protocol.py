@@ -69,6 +69,31 @@ def test_without_valid_exclusion_scores_differ(setup: Setup) -> None:
     assert res.summary()["app"]["hit@1"] == 0.0
 
 
+def test_history_kept_ranks_training_items(setup: Setup) -> None:
+    """RecBole's sequential evaluation: training items stay in the ranking and push the held-out
+    item down."""
+    full, train, test = setup
+    valid = frame([("u1", "b", "app", 5)])
+    m = Popularity().fit(full.subset(train))
+    res = evaluate(m, test, ks=(1, 2, 4), exclude=[valid], exclude_history=False)
+    app = res.scenarios["app"]
+    by_user = {
+        u: (h1, h2, h4)
+        for u, h1, h2, h4 in zip(
+            m.vocab("users").to_ids(app.user_idx),
+            app.per_user["hit@1"],
+            app.per_user["hit@2"],
+            app.per_user["hit@4"],
+            strict=True,
+        )
+    }
+    # u1: a (own train item, kept), then c (b excluded as valid) -> hit at 2
+    # u2: a, b (both own train items, kept), c, then d -> hit at 4 only
+    assert by_user == {"u1": (0.0, 1.0, 1.0), "u2": (0.0, 0.0, 1.0)}
+    default = evaluate(m, test, ks=(1,), exclude=[valid]).summary()["app"]["hit@1"]
+    assert default > res.summary()["app"]["hit@1"]
+
+
 def test_train_items_never_counted(setup: tuple[Dataset, pl.DataFrame, pl.DataFrame]) -> None:
     full, train, _ = setup
     m = Popularity().fit(full.subset(train))

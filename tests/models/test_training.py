@@ -215,6 +215,26 @@ def test_holdout_takes_each_sampled_users_last_event_out_of_training() -> None:
     assert 104 not in kept.item_idx and 100 in kept.item_idx
 
 
+def test_holdout_random_pick_draws_any_event_in_scope_and_is_seeded() -> None:
+    # users' events: 0 -> 100..104, 1 -> 105, 2 -> 106..108, 3 -> 109..112, 4 -> none;
+    # scenario of event n is n % 2
+    h = _histories([5, 1, 3, 4, 0])
+    drawn: set[int] = set()
+    for seed in range(40):
+        hold = Holdout.last_events(h, 10, seed=seed, pick="random", scenarios=np.array([1]))
+        assert hold.users.tolist() == [0, 2, 3]  # user 1: single event; user 4: none
+        assert (hold.scenarios == 1).all() and (hold.items % 2 == 1).all()
+        kept = filter_histories(h, hold.keep)
+        assert kept.lengths().tolist() == [4, 1, 2, 3, 0]
+        for u, item in zip(hold.users, hold.items, strict=True):
+            assert h.indptr[u] <= item - 100 < h.indptr[u + 1]  # the user's own event
+        drawn.update(hold.items.tolist())
+        again = Holdout.last_events(h, 10, seed=seed, pick="random", scenarios=np.array([1]))
+        assert again.items.tolist() == hold.items.tolist()
+    # not only the last event: every odd event of users 0, 2, 3 comes up for some seed
+    assert drawn == {101, 103, 107, 109, 111}
+
+
 def test_holdout_ndcg_is_one_for_a_perfect_scorer_and_lower_otherwise() -> None:
     import scipy.sparse as sp
 

@@ -472,6 +472,7 @@ def evaluate(
     ks: Sequence[int] = (10,),
     scenarios: Sequence[str] | None = None,
     exclude: Sequence[pl.DataFrame] = (),
+    exclude_history: bool = True,
     protocol: Protocol = "full",
     n_negatives: int = 999,
     seed: int = 0,
@@ -487,6 +488,10 @@ def evaluate(
         scenarios: target scenarios (default: every scenario present in ``test``).
         exclude: event frames whose items are removed from each user's ranking, besides the
             model's own training items (pass the validation events at test time).
+        exclude_history: remove the user's training items from the ranking (the default, as in
+            RecBole's general protocol). ``False`` ranks them too, as RecBole evaluates
+            sequential models (data without repeat consumption then still counts a
+            recommended history item as a miss, so the model must learn not to repeat).
         protocol: ``full`` ranking over the scenario's items, or ``sampled`` with
             ``n_negatives`` random negatives per held-out item, drawn uniformly without
             replacement from the scenario's items that are neither excluded for the user nor
@@ -503,6 +508,8 @@ def evaluate(
     _check_args(ks, protocol, n_negatives, batch_size)
     state = model.train_state
     excl = state.matrix(None, binary=True)
+    if not exclude_history:
+        excl = sp.csr_matrix(excl.shape, dtype=excl.dtype)
     for extra in exclude:
         if extra.height:
             _, m = _relevance_all(model, extra)

@@ -88,6 +88,7 @@ class BPRMF(BaseRecommender[BPRConfig]):
             cfg.train.valid_users,
             seed=cfg.seed,
             scenarios=None if s_filter is None else np.array([s_filter]),
+            pick=cfg.train.valid_pick,
         )
         keep = holdout.keep & in_scope
         users_all = np.repeat(np.arange(state.n_users), np.diff(h.indptr))

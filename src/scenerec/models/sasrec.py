@@ -97,7 +97,9 @@ class SASRec(BaseRecommender[SASRecConfig]):
         cfg = self.config
         state = self.train_state
         scope = self._scope_histories()
-        holdout = Holdout.last_events(scope, cfg.train.valid_users, seed=cfg.seed)
+        holdout = Holdout.last_events(
+            scope, cfg.train.valid_users, seed=cfg.seed, pick=cfg.train.valid_pick
+        )
         h = filter_histories(scope, holdout.keep)
         # One training row per user with at least two events: its last max_len + 1 events give
         # max_len (input, next item) pairs, all trained in one pass.

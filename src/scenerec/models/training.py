@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -60,9 +60,13 @@ class TrainConfig(FrozenConfig):
         lr: learning rate.
         weight_decay: decoupled weight decay (AdamW); 0 uses plain Adam.
         grad_clip: clip the global gradient norm to this value; ``None`` does not clip.
-        valid_users: hold out the last event of this many random users (drawn with the model
-            seed) and rank it after every epoch; NDCG@10 on them drives early stopping. 0 trains
-            on everything and disables early stopping.
+        valid_users: hold out one event of this many random users (drawn with the model seed)
+            and rank it after every epoch; NDCG@10 on them drives early stopping. 0 trains on
+            everything and disables early stopping.
+        valid_pick: which event of a validation user is held out: ``last`` (the latest, which
+            mirrors a chronological split) or ``random`` (one at random, which mirrors a random
+            split: with ``last``, a model evaluated on a random split early-stops on the wrong
+            question).
         patience: stop after this many epochs without a better validation metric.
         min_delta: an improvement smaller than this does not count.
         max_minutes: stop before starting an epoch that would end after this budget.
@@ -77,6 +81,7 @@ class TrainConfig(FrozenConfig):
     weight_decay: float = Field(default=0.0, ge=0)
     grad_clip: float | None = Field(default=5.0, gt=0)
     valid_users: int = Field(default=0, ge=0)
+    valid_pick: Literal["last", "random"] = "last"
     patience: int = Field(default=3, ge=1)
     min_delta: float = Field(default=0.0, ge=0)
     max_minutes: float | None = Field(default=None, gt=0)
@@ -584,7 +589,7 @@ def batch_windows(
 
 @dataclass(frozen=True)
 class Holdout:
-    """The last event of a sample of users, held out of training to drive early stopping.
+    """One event of each of a sample of users, held out of training to drive early stopping.
 
     Attributes:
         keep: (n_events,) bool over the training histories; False at the held-out events.
@@ -612,25 +617,38 @@ class Holdout:
         seed: int,
         scenarios: IdxArray | None = None,
         min_events: int = 2,
+        pick: Literal["last", "random"] = "last",
     ) -> Holdout:
-        """Hold out the last event of up to ``n_users`` users drawn at random.
+        """Hold out one event of each of up to ``n_users`` users drawn at random.
 
-        Only users with at least ``min_events`` events whose last event lies in one of
-        ``scenarios`` (any, if ``None``) are drawn.
+        Only users with at least ``min_events`` events are drawn. ``pick="last"`` holds out a
+        user's latest event, and draws only users whose latest event lies in one of
+        ``scenarios`` (any, if ``None``); ``pick="random"`` holds out one of the user's events
+        in ``scenarios`` drawn at random (users with none there are not drawn).
         """
         lengths = np.diff(h.indptr)
         ok = lengths >= min_events
-        last = np.maximum(h.indptr[1:] - 1, 0)
+        rng = np.random.default_rng(epoch_seed(seed, -1, 7))
+        if pick == "last":
+            in_scope = np.zeros(len(h.item_idx), bool)
+            in_scope[np.maximum(h.indptr[1:] - 1, 0)[lengths > 0]] = True
+        else:
+            in_scope = np.ones(len(h.item_idx), bool)
         if scenarios is not None and len(h.scenario_idx):
-            ok &= np.isin(h.scenario_idx[last], scenarios)
-        candidates = np.flatnonzero(ok)
+            in_scope &= np.isin(h.scenario_idx, scenarios)
+        cum = np.concatenate([[0], np.cumsum(in_scope)])
+        counts = cum[h.indptr[1:]] - cum[h.indptr[:-1]]
+        candidates = np.flatnonzero(ok & (counts > 0))
         if n_users == 0 or len(candidates) == 0:
             return cls.none(h)
-        rng = np.random.default_rng(epoch_seed(seed, -1, 7))
         users = np.sort(rng.choice(candidates, size=min(n_users, len(candidates)), replace=False))
+        scope_pos = np.flatnonzero(in_scope)  # sorted event positions, grouped by user
+        first = np.searchsorted(scope_pos, h.indptr[users])
+        nth = (rng.random(len(users)) * counts[users]).astype(np.int64)
+        events = scope_pos[first + nth]
         keep = np.ones(len(h.item_idx), bool)
-        keep[last[users]] = False
-        return cls(keep, users, h.item_idx[last[users]], h.scenario_idx[last[users]])
+        keep[events] = False
+        return cls(keep, users, h.item_idx[events], h.scenario_idx[events])
 
     def __len__(self) -> int:
         return len(self.users)

@@ -161,7 +161,13 @@ class _Net(nn.Module):
             self.spec_w = nn.Parameter(torch.ones(n_scenarios + 1, e, k, d))
             self.spec_b = nn.Parameter(torch.zeros(n_scenarios + 1, e, k))
         self.ids = nn.Embedding(n_items, d)
-        nn.init.zeros_(self.ids.weight)  # a residual on the text vector; starts neutral
+        # A residual on the text vector, so it starts neutral for items with text; items
+        # without text (all of them with use_text=False) start random like any id embedding:
+        # all-zero item vectors would leave the model with nothing to tell items apart.
+        nn.init.normal_(self.ids.weight, std=0.02)
+        with torch.no_grad():
+            if cfg.use_text:
+                self.ids.weight[has_text] = 0.0
         self.scenario = nn.Embedding(n_scenarios + 1, d)  # last row: unknown scenario
         self.behavior = nn.Embedding(max(n_behaviors, 1), d)
         self.gaps = nn.Embedding(cfg.time_buckets, d)
@@ -371,7 +377,11 @@ class CrossScenarioTransformer(BaseRecommender[CrossScenarioTransformerConfig]):
             )
 
         holdout = Holdout.last_events(
-            h_all, cfg.train.valid_users, seed=cfg.seed, scenarios=targets
+            h_all,
+            cfg.train.valid_users,
+            seed=cfg.seed,
+            scenarios=targets,
+            pick=cfg.train.valid_pick,
         )
         h = filter_histories(h_all, holdout.keep)
         fields = self._event_fields(h)
