@@ -201,19 +201,25 @@ def make_model(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Any:
     return cls(config)
 
 
-def run_child(script: str | Path, job: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+def run_child(
+    script: str | Path, job: dict[str, Any], timeout_s: float | None, *, threads: int | None = None
+) -> dict[str, Any]:
     """Run ``script --child`` on one job in a fresh Python process and return its result.
 
     The result has ``status`` (``ok``, ``skipped`` or ``failed``), ``reason`` when not ok, the
     child's ``peak_rss_mb`` and ``wall_s``. A crash or a timeout of one model is reported, not
-    raised, so the other models of a benchmark still run.
+    raised, so the other models of a benchmark still run. ``threads`` sets the child's
+    ``SCENEREC_THREADS`` (for children that run side by side).
     """
+    env = dict(os.environ)
+    if threads is not None:
+        env["SCENEREC_THREADS"] = str(threads)
     with tempfile.TemporaryDirectory(prefix="scenerec-bench-") as tmp:
         out = Path(tmp) / "result.json"
         cmd = [sys.executable, str(script), "--child", json.dumps(job), "--child-out", str(out)]
         t0 = time.perf_counter()
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, env=env)
         except subprocess.TimeoutExpired:
             return {
                 "status": "failed",

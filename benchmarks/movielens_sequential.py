@@ -18,15 +18,17 @@ published SASRec row. Every model runs in its own process; the table gives its e
 and peak memory.
 
     .venv/bin/python benchmarks/movielens_sequential.py [--models sasrec,...] [--seeds 2020]
-        [--quick]
+        [--quick] [--jobs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,7 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
                 "epochs": train_info.get("epochs_run"),
                 "best_epoch": train_info.get("best_epoch"),
                 "stopped": train_info.get("stopped"),
+                "history": train_info.get("history"),
                 "history_excluded": excluded,
                 "history_kept": kept,
             }
@@ -111,6 +114,13 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one seed, one epoch")
     ap.add_argument("--timeout", type=float, default=2400.0, help="seconds per model")
     ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="models trained side by side, each with max(1, cpus // jobs) threads (fit times "
+        "then include the contention; the JSON records it)",
+    )
+    ap.add_argument(
         "--update", action="store_true", help="keep the other models of the last results JSON"
     )
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -125,18 +135,25 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="scenerec-ml1m-seq-") as tmp:
         data = prepare(Path(tmp))
-        for spec in specs:
+        jobs = max(1, args.jobs)
+        threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+
+        def run(spec: ModelSpec) -> dict[str, Any]:
             job = {
                 "spec": spec.__dict__,
                 "data": tmp,
                 "seeds": seeds[: spec.max_seeds] if spec.max_seeds else seeds,
                 "overrides": spec.quick if args.quick else {},
             }
-            out = run_child(__file__, job, args.timeout)
+            out = run_child(__file__, job, args.timeout, threads=threads)
             out["label"], out["model"], out["note"] = spec.label, spec.model, spec.note
             out["params"] = spec.params
-            results.append(out)
+            out["side_by_side"] = {"jobs": jobs, "threads": threads}
             _progress(out)
+            return out
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            results.extend(pool.map(run, specs))
     if args.update:
         results = merge_previous(NAME, results, ("label",))
     rows, summary = _tables(results)
