@@ -92,6 +92,35 @@ def test_contract_with_ids_only(tmp_path: Path) -> None:
     check_model(lambda: CrossScenarioTransformer(cfg), tmp_path=tmp_path)
 
 
+@pytest.mark.parametrize("use_text", [True, False])
+def test_id_embeddings_start_neutral_with_text_and_distinct_without(use_text: bool) -> None:
+    """Zero id vectors for items without text would make them indistinguishable at the start
+    (an id-only model then barely trains); with text the id is a residual and starts at 0."""
+    import torch
+
+    from scenerec.models.transformer import _Net
+
+    cfg = _config(use_text=use_text)
+    has_text = torch.tensor([True, False, True, False]) & use_text
+    n = len(has_text)
+    net = _Net(
+        cfg,
+        n,
+        1,
+        1,
+        torch.zeros(n, cfg.whiten_dim),
+        has_text,
+        torch.ones(n, dtype=torch.bool),
+        torch.zeros(n, dtype=torch.long),
+    )
+    w = net.ids.weight.detach()
+    assert (w[has_text] == 0).all()
+    without = w[~has_text]
+    assert len(without) == (2 if use_text else 4)
+    assert (without.abs().sum(dim=1) > 0).all()
+    assert torch.linalg.matrix_rank(without) == len(without)  # pairwise distinct directions
+
+
 def test_recommends_a_text_only_new_item_to_users_interested_in_its_topic() -> None:
     ds = _shop()
     m = _fit_with_text(ds, _config())
