@@ -236,6 +236,18 @@ def run_child(
     return result
 
 
+def print_progress(
+    out: dict[str, Any], metric: Callable[[dict[str, Any]], float], name: str
+) -> None:
+    """One stderr line for a finished model: ``name`` over its runs (``metric`` of each run), or
+    why it did not run, and its wall time."""
+    if out["status"] == "ok":
+        msg = f"{name} {pm([metric(r) for r in out['runs']])}"
+    else:
+        msg = f"{out['status']}: {out.get('reason', '')}"
+    print(f"[{out['label']}] {msg} ({out['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+
+
 def child_entry(
     job_json: str, out_path: str, handler: Callable[[dict[str, Any]], dict[str, Any]]
 ) -> None:

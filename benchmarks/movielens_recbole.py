@@ -20,7 +20,6 @@ in its own process, so the runtime and peak-memory columns are that model's.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ from _common import (
     merge_previous,
     peak_rss_mb,
     pm,
+    print_progress,
     print_table,
     run_child,
     select_specs,
@@ -253,12 +253,7 @@ def main() -> None:
 
 
 def _progress(out: dict[str, Any]) -> None:
-    if out["status"] == "ok":
-        nd = [r["test"]["ndcg@10"] for r in out["runs"]]
-        msg = f"NDCG@10 {pm(nd)}"
-    else:
-        msg = f"{out['status']}: {out.get('reason', '')}"
-    print(f"[{out['label']}] {msg} ({out['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+    print_progress(out, lambda r: r["test"]["ndcg@10"], "NDCG@10")
 
 
 def _tables(

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +41,7 @@ from _common import (
     mean_std,
     merge_previous,
     pm,
+    print_progress,
     print_table,
     run_child,
     select_specs,
@@ -80,13 +80,9 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
         model.fit(train)
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        excluded = next(iter(evaluate(model, split.test, ks=KS).summary().values()))
-        kept = next(
-            iter(
-                evaluate(model, split.test, ks=KS, exclude_history=False, beyond_accuracy=False)
-                .summary()
-                .values()
-            )
+        excluded = _only_scenario(evaluate(model, split.test, ks=KS))
+        kept = _only_scenario(
+            evaluate(model, split.test, ks=KS, exclude_history=False, beyond_accuracy=False)
         )
         info = getattr(model, "fit_info", {}) or {}
         train_info = info.get("train", {}) if isinstance(info.get("train"), dict) else {}
@@ -104,6 +100,12 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
             }
         )
     return {"runs": runs, "split": split.info}
+
+
+def _only_scenario(result: Any) -> dict[str, float]:
+    """The summary of ML-1M's single scenario."""
+    summary: dict[str, float] = next(iter(result.summary().values()))
+    return summary
 
 
 # ------------------------------------------------------------------------------- parent
@@ -181,12 +183,7 @@ def main() -> None:
 
 
 def _progress(out: dict[str, Any]) -> None:
-    if out["status"] == "ok":
-        nd = [r["history_kept"]["ndcg@10"] for r in out["runs"]]
-        msg = f"NDCG@10 (history kept) {pm(nd)}"
-    else:
-        msg = f"{out['status']}: {out.get('reason', '')}"
-    print(f"[{out['label']}] {msg} ({out['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+    print_progress(out, lambda r: r["history_kept"]["ndcg@10"], "NDCG@10 (history kept)")
 
 
 def _tables(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -207,7 +207,7 @@ def test_last_windows_left_pads_and_keeps_the_newest_events() -> None:
 
 def test_holdout_takes_each_sampled_users_last_event_out_of_training() -> None:
     h = _histories([5, 1, 3, 4])
-    hold = Holdout.last_events(h, 10, seed=0)
+    hold = Holdout.draw(h, 10, seed=0)
     assert hold.users.tolist() == [0, 2, 3]  # user 1 has a single event: nothing would be left
     assert hold.items.tolist() == [104, 108, 112]
     kept = filter_histories(h, hold.keep)
@@ -221,7 +221,7 @@ def test_holdout_random_pick_draws_any_event_in_scope_and_is_seeded() -> None:
     h = _histories([5, 1, 3, 4, 0])
     drawn: set[int] = set()
     for seed in range(40):
-        hold = Holdout.last_events(h, 10, seed=seed, pick="random", scenarios=np.array([1]))
+        hold = Holdout.draw(h, 10, seed=seed, pick="random", scenarios=np.array([1]))
         assert hold.users.tolist() == [0, 2, 3]  # user 1: single event; user 4: none
         assert (hold.scenarios == 1).all() and (hold.items % 2 == 1).all()
         kept = filter_histories(h, hold.keep)
@@ -229,7 +229,7 @@ def test_holdout_random_pick_draws_any_event_in_scope_and_is_seeded() -> None:
         for u, item in zip(hold.users, hold.items, strict=True):
             assert h.indptr[u] <= item - 100 < h.indptr[u + 1]  # the user's own event
         drawn.update(hold.items.tolist())
-        again = Holdout.last_events(h, 10, seed=seed, pick="random", scenarios=np.array([1]))
+        again = Holdout.draw(h, 10, seed=seed, pick="random", scenarios=np.array([1]))
         assert again.items.tolist() == hold.items.tolist()
     # not only the last event: every odd event of users 0, 2, 3 comes up for some seed
     assert drawn == {101, 103, 107, 109, 111}
@@ -239,7 +239,7 @@ def test_holdout_ndcg_is_one_for_a_perfect_scorer_and_lower_otherwise() -> None:
     import scipy.sparse as sp
 
     h = _histories([3, 3])
-    hold = Holdout.last_events(h, 2, seed=0)
+    hold = Holdout.draw(h, 2, seed=0)
     items = {0: np.arange(100, 106), 1: np.arange(100, 106)}
     seen = sp.csr_matrix((2, 106), dtype=np.float32)
 

@@ -507,9 +507,11 @@ def evaluate(
     """
     _check_args(ks, protocol, n_negatives, batch_size)
     state = model.train_state
-    excl = state.matrix(None, binary=True)
-    if not exclude_history:
-        excl = sp.csr_matrix(excl.shape, dtype=excl.dtype)
+    excl = (
+        state.matrix(None, binary=True)
+        if exclude_history
+        else sp.csr_matrix((state.n_users, state.n_items), dtype=np.float32)
+    )
     for extra in exclude:
         if extra.height:
             _, m = _relevance_all(model, extra)

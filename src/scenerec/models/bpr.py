@@ -83,7 +83,7 @@ class BPRMF(BaseRecommender[BPRConfig]):
         in_scope = (
             np.ones(len(h.item_idx), bool) if s_filter is None else h.scenario_idx == s_filter
         )
-        holdout = Holdout.last_events(
+        holdout = Holdout.draw(
             h,
             cfg.train.valid_users,
             seed=cfg.seed,

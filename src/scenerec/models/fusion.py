@@ -357,9 +357,7 @@ class ScenarioFusion(BaseRecommender[ScenarioFusionConfig]):
         n_scen = len(data.scenario_vocab)
         ev = _event_arrays(data, queries.indices)
         h = data.histories
-        holdout = Holdout.last_events(
-            h, cfg.train.valid_users, seed=cfg.seed, pick=cfg.train.valid_pick
-        )
+        holdout = Holdout.draw(h, cfg.train.valid_users, seed=cfg.seed, pick=cfg.train.valid_pick)
         torch.manual_seed(cfg.seed)
         set_torch_threads()
         net = _Net(data.n_items, n_scen, self.item_text_.shape[1], cfg)

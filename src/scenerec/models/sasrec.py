@@ -97,7 +97,7 @@ class SASRec(BaseRecommender[SASRecConfig]):
         cfg = self.config
         state = self.train_state
         scope = self._scope_histories()
-        holdout = Holdout.last_events(
+        holdout = Holdout.draw(
             scope, cfg.train.valid_users, seed=cfg.seed, pick=cfg.train.valid_pick
         )
         h = filter_histories(scope, holdout.keep)

@@ -609,7 +609,7 @@ class Holdout:
         return cls(np.ones(len(h.item_idx), bool), z, z, z)
 
     @classmethod
-    def last_events(
+    def draw(
         cls,
         h: Histories,
         n_users: int,

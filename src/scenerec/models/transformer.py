@@ -376,7 +376,7 @@ class CrossScenarioTransformer(BaseRecommender[CrossScenarioTransformerConfig]):
                 "Fix: set use_ids=true, or give text via config.text or set_item_embeddings"
             )
 
-        holdout = Holdout.last_events(
+        holdout = Holdout.draw(
             h_all,
             cfg.train.valid_users,
             seed=cfg.seed,
