@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import importlib
 import itertools
 import json
 import logging
@@ -80,13 +79,14 @@ class ModelUnavailableError(Exception):
 
 
 @dataclass(frozen=True)
-class ModelSpec:
-    """One row of a benchmark's model list (``benchmarks/configs/<benchmark>.yaml``).
+class BenchModel:
+    """One row of a benchmark's model list (``benchmarks/configs/<benchmark>.yaml``): the
+    library's ``ModelSpec`` (``model`` = registry name, ``label``, ``params``) plus what only a
+    benchmark needs.
 
     Attributes:
         label: the row name in tables and JSON.
-        model: the model's registry name (``BaseRecommender.name``), e.g. ``"ease"``.
-        module: the module under ``scenerec.models`` that defines it.
+        model: the model's registry name (``scenerec.models.MODELS``), e.g. ``"ease"``.
         params: the model config as plain data (nested sections such as ``train`` allowed).
         grid: dotted parameter name -> values, searched on the validation split only.
         quick: parameter overrides applied with ``--quick`` (e.g. fewer epochs).
@@ -103,7 +103,6 @@ class ModelSpec:
 
     label: str
     model: str
-    module: str
     params: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list[Any]] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
@@ -114,24 +113,31 @@ class ModelSpec:
     enabled: bool = True
     note: str = ""
 
+    def spec(self, overrides: dict[str, Any] | None = None) -> Any:
+        """The library's ``ModelSpec`` of this row, with ``overrides`` merged into its params."""
+        from scenerec.models.registry import ModelSpec
 
-def load_model_specs(name: str) -> list[ModelSpec]:
+        params = deep_merge(self.params, overrides or {})
+        return ModelSpec(name=self.model, label=self.label, params=params)
+
+
+def load_model_specs(name: str) -> list[BenchModel]:
     """The model list of benchmark ``name`` from ``benchmarks/configs/<name>.yaml``."""
     path = CONFIGS / f"{name}.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     specs = []
     for i, row in enumerate(data.get("models", [])):
-        unknown = set(row) - set(ModelSpec.__dataclass_fields__)
+        unknown = set(row) - set(BenchModel.__dataclass_fields__)
         if unknown or "label" not in row or "model" not in row:
             raise ValueError(
                 f"{path}: models[{i}] has unknown keys {sorted(unknown)} or lacks label/model; "
-                f"allowed keys are {sorted(ModelSpec.__dataclass_fields__)}"
+                f"allowed keys are {sorted(BenchModel.__dataclass_fields__)}"
             )
-        specs.append(ModelSpec(**{"module": row["model"], **row}))
+        specs.append(BenchModel(**row))
     return specs
 
 
-def select_specs(specs: list[ModelSpec], wanted: str | None) -> list[ModelSpec]:
+def select_specs(specs: list[BenchModel], wanted: str | None) -> list[BenchModel]:
     """The specs whose label or model name is in the comma-separated ``wanted`` (default: the
     enabled ones)."""
     if not wanted:
@@ -166,39 +172,26 @@ def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*grid.values())]
 
 
-def make_model(spec: ModelSpec, overrides: dict[str, Any] | None = None) -> Any:
-    """Build the model a spec names, or raise ModelUnavailableError saying why it cannot run yet."""
+def make_model(spec: BenchModel, overrides: dict[str, Any] | None = None) -> Any:
+    """Build the model a row names through the library's registry, or raise
+    ModelUnavailableError saying why it cannot run."""
     from scenerec.errors import ConfigError
-    from scenerec.models.base import BaseRecommender
+    from scenerec.models.registry import build_model
 
     try:
-        module = importlib.import_module(f"scenerec.models.{spec.module}")
-    except ImportError as exc:
-        raise ModelUnavailableError(
-            f"scenerec.models.{spec.module} is not importable yet: {exc}"
-        ) from None
-    classes = [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, type)
-        and issubclass(obj, BaseRecommender)
-        and getattr(obj, "name", None) == spec.model
-    ]
-    if not classes:
-        raise ModelUnavailableError(
-            f"scenerec.models.{spec.module} defines no model named {spec.model!r}"
-        )
-    cls = classes[0]
-    params = deep_merge(spec.params, overrides or {})
-    try:
-        config = cls.config_class.from_dict(params)
+        return build_model(spec.spec(overrides))
     except ConfigError as exc:
-        fields = sorted(cls.config_class.model_fields)
         raise ModelUnavailableError(
-            f"{cls.__name__} rejects the benchmark params ({exc}); its config fields are "
-            f"{fields}. Fix: update the entry {spec.label!r} in benchmarks/configs/"
+            f"{exc}. Fix: update the entry {spec.label!r} in benchmarks/configs/"
         ) from None
-    return cls(config)
+
+
+def fit_options() -> Any:
+    """How the benchmark's fits run: threads from ``SCENEREC_THREADS`` (``run_child`` sets it
+    for models trained side by side)."""
+    from scenerec.models.query import FitOptions
+
+    return FitOptions.from_env()
 
 
 def run_child(

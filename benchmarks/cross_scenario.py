@@ -49,10 +49,11 @@ import numpy as np
 from _common import (
     RESULTS,
     SHARED_DATA,
-    ModelSpec,
+    BenchModel,
     align_rows,
     child_entry,
     deep_merge,
+    fit_options,
     make_model,
     markdown_table,
     mean_std,
@@ -81,7 +82,7 @@ TARGET_GAIN_ALL = 0.10
 # ------------------------------------------------------------------------------- data
 def load_release(name: str) -> Any:
     """The release's LoadedData (events, catalog, predefined split)."""
-    from scenerec.data.sources import load_art_office, load_food_kitchen
+    from scenerec.data.public import load_art_office, load_food_kitchen
 
     path = SHARED_DATA / RELEASES[name]
     if not path.is_dir():
@@ -108,7 +109,7 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
     from scenerec.data.dataset import Dataset
     from scenerec.schema import C
 
-    spec = ModelSpec(**job["spec"])
+    spec = BenchModel(**job["spec"])
     overrides = deep_merge(job.get("overrides", {}), job.get("variant", {}))
     make_model(spec, overrides)  # skip early when the model cannot run yet
     loaded = load_release(job["release"])
@@ -143,13 +144,14 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
         for scen_list, events, seen in fits:
             model = make_model(spec, {**overrides, "seed": seed})
             t0 = time.perf_counter()
-            model.fit(ds.subset(events, name=f"{job['release']}:{job['scope']}"))
+            fit_data = ds.subset(events, name=f"{job['release']}:{job['scope']}")
+            model.fit(fit_data, options=fit_options())
             fit_s = time.perf_counter() - t0
             info = getattr(model, "fit_info", {}) or {}
             train_info = info.get("train", {}) if isinstance(info.get("train"), dict) else {}
             for t in scen_list:
                 t1 = time.perf_counter()
-                metrics = evaluate_target(model, ds, seen, test, t, seed)
+                metrics = evaluate_target(model, ds, fit_data, seen, test, t, seed)
                 res = out["targets"].setdefault(t, {"runs": []})
                 res["runs"].append(
                     {
@@ -167,7 +169,7 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def evaluate_target(
-    model: Any, ds: Any, train: Any, test: Any, target: str, seed: int
+    model: Any, ds: Any, fit_data: Any, train: Any, test: Any, target: str, seed: int
 ) -> dict[str, Any]:
     """Full and sampled ranking of ``target``'s test events, by user group.
 
@@ -182,6 +184,7 @@ def evaluate_target(
         res = evaluate(
             model,
             test,
+            train=fit_data,
             ks=KS,
             scenarios=[target],
             protocol=protocol,
@@ -204,7 +207,7 @@ def evaluate_target(
 
 
 # ------------------------------------------------------------------------------- parent
-def variants(spec: ModelSpec) -> list[tuple[str, bool, dict[str, Any]]]:
+def variants(spec: BenchModel) -> list[tuple[str, bool, dict[str, Any]]]:
     """``(scope, text, overrides)`` for every run of a spec (text ablation for text models)."""
     out: list[tuple[str, bool, dict[str, Any]]] = []
     for scope in spec.scopes:

@@ -24,7 +24,7 @@ def one_run() -> dict[str, float]:
     base = peak_rss_mb()
     from scenerec.data.clean import CleaningConfig, clean_events
     from scenerec.data.dataset import Dataset
-    from scenerec.data.registry import fetch, load
+    from scenerec.data.public import fetch, load
 
     path = fetch("ml-1m", progress=False)
     t_import = time.perf_counter()

@@ -124,7 +124,7 @@ def _run_child(args: list[str]) -> dict[str, Any]:
 def export_once(cache_dir: Path) -> dict[str, Any]:
     """Export the default model to ONNX (and int8) in this process; returns timings."""
     from scenerec.config import Settings
-    from scenerec.text.onnx import OnnxEncoder
+    from scenerec.text.backends.onnx import OnnxEncoder
 
     settings = Settings(cache_dir=cache_dir, threads=THREADS)
     t0 = time.perf_counter()

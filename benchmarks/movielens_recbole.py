@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    ModelSpec,
+    BenchModel,
     child_entry,
     deep_merge,
+    fit_options,
     grid_points,
     load_model_specs,
     make_model,
@@ -74,7 +75,7 @@ def prepare(folder: Path) -> dict[str, Any]:
     import polars as pl
 
     from scenerec.data.clean import CleaningConfig, clean_events
-    from scenerec.data.registry import fetch, load
+    from scenerec.data.public import fetch, load
     from scenerec.schema import C
 
     t0 = time.perf_counter()
@@ -119,7 +120,7 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
     from scenerec.data.split import ratio_split
     from scenerec.eval.protocol import evaluate
 
-    spec = ModelSpec(**job["spec"])
+    spec = BenchModel(**job["spec"])
     overrides: dict[str, Any] = job.get("overrides", {})
     events, ds = _load(Path(job["data"]))
     base_rss = peak_rss_mb()
@@ -142,9 +143,9 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
             for point in grid_points(spec.grid):
                 params = deep_merge(deep_merge(overrides, seed_params), point)
                 t0 = time.perf_counter()
-                m = make_model(spec, params).fit(train)
+                m = make_model(spec, params).fit(train, options=fit_options())
                 took = time.perf_counter() - t0
-                v = evaluate(m, split.valid, ks=KS, beyond_accuracy=False).summary()
+                v = evaluate(m, split.valid, train=train, ks=KS, beyond_accuracy=False).summary()
                 score = _only(v)["ndcg@10"]
                 tuning.append({**point, "valid_ndcg@10": score, "fit_s": took})
                 if score > best:
@@ -152,11 +153,13 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
         if model is None:
             params = deep_merge(deep_merge(overrides, chosen), seed_params)
             t0 = time.perf_counter()
-            model = make_model(spec, params).fit(train)
+            model = make_model(spec, params).fit(train, options=fit_options())
             fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        valid = _only(evaluate(model, split.valid, ks=KS, beyond_accuracy=False).summary())
-        test_res = evaluate(model, split.test, ks=KS, exclude=[split.valid])
+        valid = _only(
+            evaluate(model, split.valid, train=train, ks=KS, beyond_accuracy=False).summary()
+        )
+        test_res = evaluate(model, split.test, train=train, ks=KS, exclude=[split.valid])
         test = _only(test_res.summary())
         runs.append(
             {

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    ModelSpec,
+    BenchModel,
     align_rows,
     child_entry,
+    fit_options,
     load_model_specs,
     make_model,
     markdown_table,
@@ -66,7 +67,7 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
     from scenerec.data.split import leave_last_out
     from scenerec.eval.protocol import evaluate
 
-    spec = ModelSpec(**job["spec"])
+    spec = BenchModel(**job["spec"])
     folder = Path(job["data"])
     events = pl.read_parquet(folder / "events.parquet")
     ds = Dataset(events, pl.read_parquet(folder / "catalog.parquet"), name="ml-1m")
@@ -77,12 +78,19 @@ def child(job: dict[str, Any]) -> dict[str, Any]:
     for seed in job["seeds"]:
         model = make_model(spec, {**job.get("overrides", {}), "seed": seed})
         t0 = time.perf_counter()
-        model.fit(train)
+        model.fit(train, options=fit_options())
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        excluded = _only_scenario(evaluate(model, split.test, ks=KS))
+        excluded = _only_scenario(evaluate(model, split.test, train=train, ks=KS))
         kept = _only_scenario(
-            evaluate(model, split.test, ks=KS, exclude_history=False, beyond_accuracy=False)
+            evaluate(
+                model,
+                split.test,
+                train=train,
+                ks=KS,
+                exclude_history=False,
+                beyond_accuracy=False,
+            )
         )
         info = getattr(model, "fit_info", {}) or {}
         train_info = info.get("train", {}) if isinstance(info.get("train"), dict) else {}
@@ -140,7 +148,7 @@ def main() -> None:
         jobs = max(1, args.jobs)
         threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
 
-        def run(spec: ModelSpec) -> dict[str, Any]:
+        def run(spec: BenchModel) -> dict[str, Any]:
             job = {
                 "spec": spec.__dict__,
                 "data": tmp,

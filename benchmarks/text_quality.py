@@ -127,7 +127,7 @@ def main() -> None:
         encode_items,
         make_encoder,
     )
-    from scenerec.text.hashing import HashingEncoder
+    from scenerec.text.backends.hashing import HashingEncoder
 
     console = Console()
     settings = Settings.from_env()

@@ -21,11 +21,11 @@ from scenerec.config import FrozenConfig
 from scenerec.data.clean import CleaningConfig, CleaningReport, clean_events
 from scenerec.data.dataset import Dataset
 from scenerec.data.io import read_catalog, scan_events
-from scenerec.data.split import Split
+from scenerec.data.split import Split, SplitSpec, make_split
 from scenerec.errors import ConfigError
 from scenerec.eval.protocol import EvalResult, compare_models, evaluate
-from scenerec.models.base import BaseRecommender
-from scenerec.models.registry import model_class
+from scenerec.models.query import FitOptions
+from scenerec.models.registry import ModelSpec, build_model
 from scenerec.text.encoder import EncoderConfig
 
 log = logging.getLogger(__name__)
@@ -47,29 +47,6 @@ class DataSpec(FrozenConfig):
     mapping: dict[str, str] = Field(default_factory=dict)
     public: str | None = None
     path: Path | None = None
-
-
-class SplitSpec(FrozenConfig):
-    method: Literal["leave-last-out", "temporal", "ratio", "cold-in-scenario", "predefined"] = (
-        "leave-last-out"
-    )
-    scenario: str | None = None
-    valid: bool = False
-    cutoff: int | None = None
-    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    order: Literal["random", "time"] = "random"
-    fraction: float = 0.2
-    seed: int = 2020
-
-
-class ModelSpec(FrozenConfig):
-    name: str
-    label: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-
-    @property
-    def display(self) -> str:
-        return self.label or self.name
 
 
 class EvalSpec(FrozenConfig):
@@ -137,15 +114,14 @@ def load_data(
         cat = read_catalog(spec.catalog) if spec.catalog else None
         result = clean_events(lf, config=cleaning, catalog=cat, file=spec.events)
         return Dataset(result.events, cat, name=spec.events.stem), result.report, None
-    from scenerec.data.sources import load_path
+    from scenerec.data.public import load, load_path
     from scenerec.data.split import predefined
 
-    if spec.path is not None:
+    if spec.public is not None:
+        # A named release reads its fetched copy, or the local copy at `path`.
+        loaded = load(spec.public, path=spec.path)
+    elif spec.path is not None:
         loaded = load_path(spec.path, format=spec.format)
-    elif spec.public is not None:
-        from scenerec.data.registry import load
-
-        loaded = load(spec.public)
     else:
         raise ConfigError("data: a public source needs `public: NAME` or `path: FOLDER`")
     ds = loaded.to_dataset()
@@ -154,30 +130,6 @@ def load_data(
         ps = loaded.predefined_split
         split = predefined(ps["train"], ps["test"], ps.get("valid"))
     return ds, None, split
-
-
-def make_split(ds: Dataset, spec: SplitSpec, given: Split | None) -> Split:
-    from scenerec.data import split as sp
-
-    ev = ds.raw_events()
-    if spec.method == "predefined":
-        if given is None:
-            raise ConfigError("split.method: predefined needs a dataset that ships its own split")
-        return given
-    if spec.method == "leave-last-out":
-        return sp.leave_last_out(ev, scenario=spec.scenario, n_valid=1 if spec.valid else 0)
-    if spec.method == "temporal":
-        if spec.cutoff is None:
-            ts = ev["timestamp"]
-            cutoff = int(ts.quantile(0.9) or 0)
-        else:
-            cutoff = spec.cutoff
-        return sp.temporal_cutoff(ev, cutoff=cutoff)
-    if spec.method == "ratio":
-        return sp.ratio_split(ev, ratios=spec.ratios, order=spec.order, seed=spec.seed)
-    if spec.scenario is None:
-        raise ConfigError("split.scenario: cold-in-scenario needs a target scenario")
-    return sp.cold_in_scenario(ev, scenario=spec.scenario, fraction=spec.fraction, seed=spec.seed)
 
 
 def _peak_rss_mb() -> float:
@@ -189,9 +141,19 @@ def run_experiment(
     *,
     progress: Progress | None = None,
     out_dir: Path | None = None,
+    options: FitOptions | None = None,
 ) -> ExperimentResult:
-    """Run the whole experiment; see the module docstring."""
+    """Run the whole experiment; see the module docstring.
+
+    Args:
+        cfg: the experiment.
+        progress: called with a short message at every stage.
+        out_dir: where each model's run directory is saved (``runs/<label>``); none saved when
+            ``None``.
+        options: how fits run (default: ``FitOptions.from_env()``).
+    """
     say = progress or (lambda msg: log.info(msg))
+    options = options or FitOptions.from_env()
     say("loading and cleaning data")
     ds, report, given = load_data(cfg.data, cfg.cleaning)
     split = make_split(ds, cfg.split, given)
@@ -203,10 +165,10 @@ def run_experiment(
     exclude = [split.valid] if split.valid is not None else []
     evals: dict[str, dict[str, EvalResult]] = {p: {} for p in cfg.eval.protocols}
     for spec in cfg.models:
-        model = _build(spec, cfg.encoder)
+        model = build_model(spec, encoder=cfg.encoder)
         say(f"fitting {spec.display}")
         t0 = time.perf_counter()
-        model.fit(train)
+        model.fit(train, options=options)
         fit_s = time.perf_counter() - t0
         entry: dict[str, Any] = {
             "model": spec.name,
@@ -219,6 +181,7 @@ def run_experiment(
             ev = evaluate(
                 model,
                 split.test,
+                train=train,
                 ks=cfg.eval.ks,
                 scenarios=cfg.eval.scenarios,
                 exclude=exclude,
@@ -239,21 +202,13 @@ def run_experiment(
     return result
 
 
-_TEXT_FIELDS = ("text", "encoder")
-
-
-def _build(spec: ModelSpec, encoder: EncoderConfig | None) -> BaseRecommender[Any]:
-    cls = model_class(spec.name)
-    params = dict(spec.params)
-    if encoder is not None:
-        for name in _TEXT_FIELDS:
-            if name in cls.config_class.model_fields and name not in params:
-                params[name] = encoder.to_dict()
-    return cls(cls.config_class.from_dict(params, source=f"models[{spec.display}]"))
-
-
 def train_models(
-    cfg: ExperimentConfig, out: Path, *, holdout: bool = False, progress: Progress | None = None
+    cfg: ExperimentConfig,
+    out: Path,
+    *,
+    holdout: bool = False,
+    progress: Progress | None = None,
+    options: FitOptions | None = None,
 ) -> dict[str, Path]:
     """Fit every configured model and save one run directory each.
 
@@ -261,6 +216,7 @@ def train_models(
     a copy of the catalog (``catalog.parquet``) so recommendations can be shown with titles.
     """
     say = progress or (lambda msg: log.info(msg))
+    options = options or FitOptions.from_env()
     say("loading and cleaning data")
     ds, _, given = load_data(cfg.data, cfg.cleaning)
     if holdout:
@@ -268,7 +224,7 @@ def train_models(
     paths: dict[str, Path] = {}
     for spec in cfg.models:
         say(f"fitting {spec.display}")
-        model = _build(spec, cfg.encoder).fit(ds)
+        model = build_model(spec, encoder=cfg.encoder).fit(ds)
         path = out if len(cfg.models) == 1 else out / _slug(spec.display)
         model.save(path)
         ds.catalog.drop("item_idx").write_parquet(path / "catalog.parquet")

@@ -96,3 +96,74 @@ def test_inspect_json(tmp_path: Path) -> None:
     stats = json.loads(out)
     assert stats["scenarios"]["app"]["events"] == 36
     assert stats["users_in_several_scenarios"] == 1
+
+
+@pytest.fixture
+def cleaned(tmp_path: Path) -> Path:
+    f = tmp_path / "events.csv"
+    f.write_text(HEADER + GOOD + "".join(f"u{u},i{u},web,view,{900 + u}\n" for u in range(6)))
+    out = tmp_path / "clean.parquet"
+    code, _, err = run("data", "clean", str(f), str(out))
+    assert code == 0, err
+    return out
+
+
+@pytest.mark.parametrize(
+    ("args", "fields"),
+    [
+        ((), {}),
+        # No --cutoff: the 90th percentile of the timestamps, as in an experiment config.
+        (("--method", "temporal"), {"method": "temporal"}),
+        (
+            ("--method", "ratio", "--ratios", "0.5,0.5", "--order", "time"),
+            {"method": "ratio", "ratios": (0.5, 0.5), "order": "time"},
+        ),
+        (
+            ("--method", "cold-in-scenario", "--scenario", "web", "--fraction", "0.5"),
+            {"method": "cold-in-scenario", "scenario": "web", "fraction": 0.5},
+        ),
+        (("--scenario", "app", "--valid"), {"scenario": "app", "valid": True}),
+    ],
+)
+def test_split_makes_the_split_its_spec_makes(
+    cleaned: Path, tmp_path: Path, args: tuple[str, ...], fields: dict[str, object]
+) -> None:
+    from scenerec.data.split import SplitSpec
+
+    out = tmp_path / "parts"
+    code, _, err = run("data", "split", str(cleaned), str(out), *args)
+    assert code == 0, err
+    expected = SplitSpec.from_dict(fields).apply(pl.read_parquet(cleaned))
+    for name in ("train", "valid", "test"):
+        part = getattr(expected, name)
+        path = out / f"{name}.parquet"
+        assert path.exists() == (part is not None), name
+        if part is not None:
+            assert pl.read_parquet(path).equals(part), name
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--method", "cold-in-scenario"),  # needs --scenario
+        ("--method", "predefined"),  # only a public release ships a split
+        ("--method", "ratio", "--ratios", "0.8,x"),
+        ("--method", "ratio", "--ratios", "0.8,0.1,0.05,0.05"),
+        ("--order", "shuffled"),
+        ("--fraction", "2"),
+    ],
+)
+def test_split_usage_errors_exit_2(cleaned: Path, tmp_path: Path, args: tuple[str, ...]) -> None:
+    code, out, err = run("data", "split", str(cleaned), str(tmp_path / "parts"), *args)
+    assert code == 2, err
+    assert "Traceback" not in err + out
+    assert not (tmp_path / "parts").exists()
+
+
+def test_split_of_raw_text_events_asks_to_clean_first(tmp_path: Path) -> None:
+    f = tmp_path / "events.csv"
+    f.write_text(HEADER + GOOD)
+    for method in ("temporal", "leave-last-out"):
+        code, out, err = run("data", "split", str(f), str(tmp_path / "parts"), "-m", method)
+        assert code == 1 and "integer seconds" in err and "clean" in err, err
+        assert "Traceback" not in err + out

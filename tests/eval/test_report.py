@@ -11,8 +11,10 @@ import pytest
 
 from scenerec.data.dataset import Dataset
 from scenerec.errors import ConfigError
-from scenerec.eval.protocol import EvalResult, compare_models, evaluate
+from scenerec.eval.compare import compare_models
+from scenerec.eval.protocol import evaluate
 from scenerec.eval.report import write_report
+from scenerec.eval.results import EvalResult
 from scenerec.models.popularity import Popularity, PopularityConfig
 from scenerec.schema import C
 
@@ -51,7 +53,14 @@ def _result(ks: tuple[int, ...], protocols: tuple[str, ...]) -> dict[str, Any]:
             "eval": {},
         }
         for proto in protocols:
-            ev = evaluate(m, test, ks=ks, protocol=proto, n_negatives=10)  # type: ignore[arg-type]
+            ev = evaluate(
+                m,
+                test,
+                train=ds,
+                ks=ks,
+                protocol=proto,  # type: ignore[arg-type]
+                n_negatives=10,
+            )
             entry[proto] = ev.summary()
             entry["eval"][proto] = ev.to_dict(n_boot=100)
             evals[proto][label] = ev

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from scenerec.errors import ConfigError
+from scenerec.models import HistoryEvent, RecQuery, UserBatch
 from scenerec.models.als import ALS, ALSConfig
-from scenerec.models.base import HistoryEvent, RecQuery, UserBatch
 from scenerec.testing import make_oracle
 
 
@@ -32,7 +32,7 @@ def test_adhoc_factors_solve_with_alpha_times_behaviour_weight() -> None:
         HistoryEvent(a_items[1], o.source, "view", 2),
         HistoryEvent(a_items[1], o.source, "view", 3),  # repeats add up
     ]
-    h = model._adhoc_history(history)
+    h = model.train_state.adhoc_history(history)
     batch = UserBatch(np.array([-1]), None, model.train_state, adhoc={0: h})
     got = model._user_factors(batch)[0]
     w = model.train_state.behavior_weights

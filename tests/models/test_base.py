@@ -137,15 +137,16 @@ def test_partial_fit_equals_refit_and_grows_vocab(ds: Dataset, half_life: float 
         np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
 
 
-def test_partial_fit_rejected_by_models_that_do_not_learn_online(ds: Dataset) -> None:
-    from scenerec.models.base import BaseRecommender, ModelConfig
+def test_online_protocol_holds_exactly_for_models_that_learn_online() -> None:
+    from scenerec.models import OnlineRecommender, Recommender
+    from scenerec.models.registry import MODELS, model_class
 
-    class Offline(BaseRecommender[ModelConfig]):
-        def _fit(self, data: Dataset) -> None:
-            return None
-
-    with pytest.raises(NotImplementedError, match="refit"):
-        Offline().fit(ds).partial_fit(ds.raw_events())
+    online = {name for name in MODELS if isinstance(model_class(name)(), OnlineRecommender)}
+    assert online == {"popularity", "fusion"}
+    for name in MODELS:  # every model is a Recommender; offline ones have no partial_fit
+        model = model_class(name)()
+        assert isinstance(model, Recommender)
+        assert hasattr(model, "partial_fit") == (name in online)
 
 
 def test_topk_ties_break_by_lower_index_even_at_the_cut() -> None:
@@ -170,3 +171,25 @@ def test_every_registered_model_resolves_to_its_name() -> None:
         assert cls.name == name
     with pytest.raises(ConfigError, match="choose one of"):
         model_class("nope")
+
+
+def test_runtime_options_reach_fit_and_the_environment_is_not_read(
+    ds: Dataset, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from scenerec.models import FitOptions
+    from scenerec.models.bpr import BPRMF, BPRConfig
+    from scenerec.models.nn import TrainConfig
+
+    monkeypatch.setenv("SCENEREC_THREADS", "1")
+    before = torch.get_num_threads()
+    try:
+        cfg = BPRConfig(factors=4, seed=3, train=TrainConfig(epochs=1, batch_size=64))
+        m = BPRMF(cfg).fit(ds, options=FitOptions(threads=2, seed=7))
+        assert torch.get_num_threads() == 2  # from the options, not SCENEREC_THREADS
+        assert m.fit_info["seed"] == 7 and m.seed == 7
+        assert BPRMF(cfg).fit(ds).fit_info["seed"] == 3  # no override: the config's seed
+        assert FitOptions.from_env().threads == 1  # only the CLI layer reads the environment
+    finally:
+        torch.set_num_threads(before)

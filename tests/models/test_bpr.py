@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from scenerec.models.base import HistoryEvent, RecQuery
+from scenerec.models import FitOptions, HistoryEvent, RecQuery
 from scenerec.models.bpr import BPRMF, BPRConfig
-from scenerec.models.training import TrainConfig
+from scenerec.models.nn import TrainConfig
 from scenerec.testing.contract import check_model
 from scenerec.testing.oracle import make_oracle
 
@@ -17,19 +16,20 @@ from scenerec.testing.oracle import make_oracle
 _TRAIN = TrainConfig(epochs=10, batch_size=256, lr=0.01)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tiny models gain nothing from threads; on a busy 2-core machine they slow every step.
-    monkeypatch.setenv("SCENEREC_THREADS", "1")
+# Tiny models gain nothing from threads, and on a busy 2-core machine spinning threads make
+# each step many times slower.
+ONE = FitOptions(threads=1)
 
 
 def test_contract(tmp_path: Path) -> None:
-    check_model(lambda: BPRMF(BPRConfig(reg=1e-2, train=_TRAIN)), tmp_path=tmp_path)
+    check_model(lambda: BPRMF(BPRConfig(reg=1e-2, train=_TRAIN)), tmp_path=tmp_path, options=ONE)
 
 
 def test_scenario_scope_ignores_other_scenarios_events() -> None:
     oracle = make_oracle()
-    m = BPRMF(BPRConfig(reg=1e-2, scenario=oracle.source, train=_TRAIN)).fit(oracle.train)
+    m = BPRMF(BPRConfig(reg=1e-2, scenario=oracle.source, train=_TRAIN)).fit(
+        oracle.train, options=ONE
+    )
     source = [
         HistoryEvent(i, oracle.source, "click", t) for t, i in enumerate(oracle.items("a", 0)[:4])
     ]
@@ -48,7 +48,7 @@ def test_early_stopping_on_held_out_users_is_recorded() -> None:
     oracle = make_oracle()
     train = TrainConfig(epochs=30, batch_size=256, lr=0.05, patience=2, valid_users=40)
     cfg = BPRConfig(reg=1e-2, train=train)
-    m = BPRMF(cfg).fit(oracle.train)
+    m = BPRMF(cfg).fit(oracle.train, options=ONE)
     info = m.fit_info["train"]
     assert info["best_metric"] is not None and 0.0 <= info["best_metric"] <= 1.0
     assert all("metric" in row for row in info["history"])

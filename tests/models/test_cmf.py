@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from scenerec.errors import ConfigError
-from scenerec.models.base import HistoryEvent, RecQuery, UserBatch
+from scenerec.models import HistoryEvent, RecQuery, UserBatch
 from scenerec.models.cmf import CMF, CMFConfig, _csr, _observations, _solve, _solve_cg
 from scenerec.testing import make_oracle
 
@@ -84,7 +84,7 @@ def test_adhoc_history_is_solved_exactly_against_item_factors() -> None:
     src = o.items(o.source, 1)[:3]
     events = [HistoryEvent(i, o.source, "click", t) for t, i in enumerate(src)]
     batch = UserBatch(
-        np.array([-1]), None, model.train_state, adhoc={0: model._adhoc_history(events)}
+        np.array([-1]), None, model.train_state, adhoc={0: model.train_state.adhoc_history(events)}
     )
     got = model._solve_adhoc(batch, [0])[0]
     # reference: every item weighs beta_i (its scenarios' lambdas, here 1) when unobserved

@@ -10,7 +10,7 @@ import pytest
 
 from scenerec.data.dataset import Dataset
 from scenerec.errors import ConfigError
-from scenerec.models.base import RecQuery
+from scenerec.models import RecQuery
 from scenerec.models.ease import EASE, EASEConfig
 from scenerec.schema import C
 from scenerec.testing import make_oracle

@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 
 from scenerec.errors import ConfigError
-from scenerec.models.base import RecQuery, UserBatch
+from scenerec.models import RecQuery, UserBatch
 from scenerec.models.emcdr import EMCDR, EMCDRConfig, _apply
 from scenerec.testing import make_oracle
 
-SMALL = dict(factors=6, regularization=1.0, iterations=8, epochs=40)
+MAPPING = EMCDRConfig().train
+SMALL = dict(
+    factors=6, regularization=1.0, iterations=8, train=MAPPING.model_copy(update={"epochs": 40})
+)
 
 
 def test_mapping_trainer_recovers_a_linear_map() -> None:
@@ -18,7 +21,8 @@ def test_mapping_trainer_recovers_a_linear_map() -> None:
     src = rng.normal(size=(400, 5)).astype(np.float32)
     M = rng.normal(size=(5, 5)).astype(np.float32)
     tgt = src @ M
-    model = EMCDR(EMCDRConfig(mapping="linear", epochs=300, lr=0.02, weight_decay=0.0))
+    train = MAPPING.model_copy(update={"epochs": 300, "lr": 0.02, "weight_decay": 0.0})
+    model = EMCDR(EMCDRConfig(mapping="linear", train=train))
     weights = model._train_mapping(src, tgt, salt=0)
     err = np.abs(_apply(weights, src) - tgt).max() / np.abs(tgt).max()
     assert err < 0.05

@@ -13,15 +13,10 @@ from scenerec.data.clean import clean_events
 from scenerec.data.dataset import Dataset
 from scenerec.data.synthetic import generate, tiny
 from scenerec.errors import ConfigError
-from scenerec.models.base import HistoryEvent, RecQuery
-from scenerec.models.fusion import (
-    ScenarioFusion,
-    ScenarioFusionConfig,
-    _accumulate,
-    _event_arrays,
-    _unit,
-)
-from scenerec.models.training import TrainConfig
+from scenerec.models import HistoryEvent, RecQuery
+from scenerec.models.fusion import ScenarioFusion, ScenarioFusionConfig
+from scenerec.models.fusion.state import Events, UserState, unit
+from scenerec.models.nn import TrainConfig
 from scenerec.schema import C
 from scenerec.testing.contract import check_model
 from scenerec.text.embeddings import encode_queries
@@ -100,8 +95,8 @@ def test_partial_fit_equals_refit_of_the_user_vectors(
     queries = encode_queries(everything, encoder)
     cfg = online.config
     assert cfg.half_life_days is not None
-    refit = _accumulate(
-        _event_arrays(everything, queries.indices),
+    refit = UserState.build(
+        Events.of(everything.histories, queries),
         everything.n_users,
         len(everything.scenario_vocab),
         online.item_text_,
@@ -126,7 +121,7 @@ def test_partial_fit_equals_refit_of_the_user_vectors(
         query_weight=cfg.query_weight,
     )
     for s, name in enumerate(everything.scenario_vocab.to_list()):
-        np.testing.assert_allclose(_unit(st.text[:n, s]), expected[name], atol=1e-5)
+        np.testing.assert_allclose(unit(st.text[:n, s]), expected[name], atol=1e-5)
 
     # The new item's text came from the events; recommendations match the refit state's.
     new_idx = vocab["items"].index("brand-new")

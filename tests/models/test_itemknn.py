@@ -10,7 +10,7 @@ import pytest
 
 from scenerec.data.dataset import Dataset
 from scenerec.errors import ConfigError
-from scenerec.models.base import HistoryEvent, RecQuery
+from scenerec.models import HistoryEvent, RecQuery
 from scenerec.models.itemknn import ItemKNN, ItemKNNConfig
 from scenerec.schema import C
 

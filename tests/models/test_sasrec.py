@@ -6,12 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pytest
 
 from scenerec.data.dataset import Dataset
-from scenerec.models.base import HistoryEvent, RecQuery
+from scenerec.models import FitOptions, HistoryEvent, RecQuery
+from scenerec.models.nn import TrainConfig
 from scenerec.models.sasrec import SASRec, SASRecConfig
-from scenerec.models.training import TrainConfig
 from scenerec.schema import C
 from scenerec.testing.contract import check_model
 from scenerec.testing.oracle import make_oracle
@@ -19,10 +18,9 @@ from scenerec.testing.oracle import make_oracle
 _N_ITEMS = 20
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tiny models gain nothing from threads; on a busy 2-core machine they slow every step.
-    monkeypatch.setenv("SCENEREC_THREADS", "1")
+# Tiny models gain nothing from threads, and on a busy 2-core machine spinning threads make
+# each step many times slower.
+ONE = FitOptions(threads=1)
 
 
 def _walks(n_users: int = 120, length: int = 8, seed: int = 0) -> Dataset:
@@ -45,11 +43,11 @@ def _small(epochs: int = 8, **kw: object) -> SASRecConfig:
 
 
 def test_contract(tmp_path: Path) -> None:
-    check_model(lambda: SASRec(_small()), tmp_path=tmp_path)
+    check_model(lambda: SASRec(_small()), tmp_path=tmp_path, options=ONE)
 
 
 def test_predicts_the_next_item_from_the_order_of_the_history() -> None:
-    m = SASRec(_small(epochs=20)).fit(_walks())
+    m = SASRec(_small(epochs=20)).fit(_walks(), options=ONE)
     hits = 0
     for start in range(0, _N_ITEMS, 2):
         # Co-occurrence cannot tell the next item (start + 4) from the previous one (start - 1):
@@ -63,7 +61,7 @@ def test_predicts_the_next_item_from_the_order_of_the_history() -> None:
 
 def test_scenario_scope_reads_only_that_scenarios_events() -> None:
     oracle = make_oracle()
-    m = SASRec(_small(scenario=oracle.source)).fit(oracle.train)
+    m = SASRec(_small(scenario=oracle.source)).fit(oracle.train, options=ONE)
     source = [HistoryEvent(i, "a", "click", t) for t, i in enumerate(oracle.items("a", 1)[:4])]
     noise = [HistoryEvent(i, "b", "click", 10 + t) for t, i in enumerate(oracle.items("b", 3)[:4])]
     a = m.recommend(RecQuery(history=source, scenario="a", exclude_seen=False), k=10)

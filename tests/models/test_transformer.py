@@ -10,8 +10,8 @@ import polars as pl
 import pytest
 
 from scenerec.data.dataset import Dataset
-from scenerec.models.base import RecQuery
-from scenerec.models.training import TrainConfig
+from scenerec.models import FitOptions, RecQuery
+from scenerec.models.nn import TrainConfig
 from scenerec.models.transformer import (
     CrossScenarioTransformer,
     CrossScenarioTransformerConfig,
@@ -30,10 +30,9 @@ _NOUNS = ["kit", "set", "pack", "box", "bundle", "case"]
 _HASHING = EncoderConfig(backend="hashing")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Tiny models gain nothing from threads; on a busy 2-core machine they slow every step.
-    monkeypatch.setenv("SCENEREC_THREADS", "1")
+# Tiny models gain nothing from threads, and on a busy 2-core machine spinning threads make
+# each step many times slower.
+ONE = FitOptions(threads=1)
 
 
 def _shop(seed: int = 0, *, no_text: frozenset[str] = frozenset()) -> Dataset:
@@ -74,7 +73,7 @@ def _config(**kw: object) -> CrossScenarioTransformerConfig:
     train = TrainConfig(epochs=kw.pop("epochs", 30), batch_size=16, lr=kw.pop("lr", 3e-3))  # type: ignore[arg-type]
     # 49 items cannot estimate 512 text directions: whiten little (mostly centre) here.
     base: dict[str, object] = dict(
-        dim=32, layers=1, heads=2, max_len=20, id_dropout=0.5, whiten_shrinkage=10.0, text=None
+        dim=32, layers=1, heads=2, max_len=20, id_dropout=0.5, whiten_shrinkage=10.0, encoder=None
     )
     base["train"] = train
     base.update(kw)
@@ -83,13 +82,13 @@ def _config(**kw: object) -> CrossScenarioTransformerConfig:
 
 def _fit_with_text(ds: Dataset, cfg: CrossScenarioTransformerConfig) -> CrossScenarioTransformer:
     emb = encode_items(ds, make_encoder(_HASHING, cache=False))
-    return CrossScenarioTransformer(cfg).set_item_embeddings(emb).fit(ds)
+    return CrossScenarioTransformer(cfg).set_item_embeddings(emb).fit(ds, options=ONE)
 
 
 def test_contract_with_ids_only(tmp_path: Path) -> None:
     # The oracle has no catalogue: every item falls back to its id embedding.
-    cfg = _config(epochs=8, text=None)
-    check_model(lambda: CrossScenarioTransformer(cfg), tmp_path=tmp_path)
+    cfg = _config(epochs=8, encoder=None)
+    check_model(lambda: CrossScenarioTransformer(cfg), tmp_path=tmp_path, options=ONE)
 
 
 @pytest.mark.parametrize("use_text", [True, False])
@@ -98,12 +97,12 @@ def test_id_embeddings_start_neutral_with_text_and_distinct_without(use_text: bo
     (an id-only model then barely trains); with text the id is a residual and starts at 0."""
     import torch
 
-    from scenerec.models.transformer import _Net
+    from scenerec.models.transformer.net import TransformerNet
 
     cfg = _config(use_text=use_text)
     has_text = torch.tensor([True, False, True, False]) & use_text
     n = len(has_text)
-    net = _Net(
+    net = TransformerNet(
         cfg,
         n,
         1,
@@ -174,9 +173,9 @@ def test_options_train_save_and_reload(tmp_path: Path, monkeypatch: pytest.Monke
     # STAR adapters, sampled softmax and encoding the catalogue inside fit (hashing backend,
     # cached under a temporary directory).
     monkeypatch.setenv("SCENEREC_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = _config(epochs=5, scenario_adapters=True, n_negatives=8, text=_HASHING)
+    cfg = _config(epochs=5, scenario_adapters=True, n_negatives=8, encoder=_HASHING)
     ds = _shop()
-    m = CrossScenarioTransformer(cfg).fit(ds)
+    m = CrossScenarioTransformer(cfg).fit(ds, options=ONE)
     assert m.fit_info["items_with_text"] == ds.n_items
     m.save(tmp_path / "run")
     manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())

@@ -15,8 +15,8 @@ import pytest
 from scenerec.config import Settings
 from scenerec.data.dataset import Dataset
 from scenerec.schema import C
+from scenerec.text.backends.hashing import HashingEncoder
 from scenerec.text.encoder import EncoderConfig
-from scenerec.text.hashing import HashingEncoder
 from tests.text.helpers import CountingEncoder
 
 
@@ -79,7 +79,7 @@ def lm_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def sentence_encoder(lm_settings: Settings) -> Iterator[object]:
     """The default model, loaded once per session."""
-    from scenerec.text.sentence import SentenceEncoder
+    from scenerec.text.backends.sentence import SentenceEncoder
 
     enc = SentenceEncoder(EncoderConfig(backend="sentence"), settings=lm_settings)
     _ = enc.model
@@ -89,8 +89,8 @@ def sentence_encoder(lm_settings: Settings) -> Iterator[object]:
 @pytest.fixture(scope="session")
 def onnx_encoder(lm_settings: Settings, sentence_encoder: object) -> object:
     """The default model exported to ONNX once (from the already loaded model)."""
-    from scenerec.text.onnx import OnnxEncoder
-    from scenerec.text.sentence import SentenceEncoder
+    from scenerec.text.backends.onnx import OnnxEncoder
+    from scenerec.text.backends.sentence import SentenceEncoder
 
     assert isinstance(sentence_encoder, SentenceEncoder)
     enc = OnnxEncoder(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from scenerec.text import CachedEncoder, EmbeddingCache, EncoderConfig, text_keys
-from scenerec.text.hashing import HashingEncoder
+from scenerec.text.backends.hashing import HashingEncoder
 from tests.text.helpers import CountingEncoder
 
 CATALOG = [f"product {i} {word}" for i, word in enumerate(["tea", "knife", "pan", "mug"] * 50)]
@@ -119,7 +119,7 @@ _WRITER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from scenerec.text import CachedEncoder, EmbeddingCache, EncoderConfig
-    from scenerec.text.hashing import HashingEncoder
+    from scenerec.text.backends.hashing import HashingEncoder
 
     root, start = sys.argv[1], int(sys.argv[2])
     enc = CachedEncoder(HashingEncoder(EncoderConfig(backend="hashing")),

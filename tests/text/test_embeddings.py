@@ -12,7 +12,7 @@ from scenerec.data.dataset import Dataset
 from scenerec.errors import SchemaError
 from scenerec.schema import C
 from scenerec.text import ItemEmbeddings, encode_items, encode_queries
-from scenerec.text.hashing import HashingEncoder
+from scenerec.text.backends.hashing import HashingEncoder
 from tests.text.helpers import CountingEncoder
 
 

@@ -1,24 +1,20 @@
-"""EncoderConfig validation, the backend registry and the shared encode behaviour."""
+"""EncoderConfig validation, the backend registry and the contract helpers."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from scenerec.config import Settings
-from scenerec.errors import ConfigError, SchemaError
+from scenerec.errors import ConfigError
 from scenerec.schema import FloatMatrix
 from scenerec.text import CachedEncoder, EncoderConfig, make_encoder, register_backend
-from scenerec.text.encoder import (
-    TextEncoder,
-    TextKind,
-    available_backends,
-    l2_normalize,
-    make_fingerprint,
-)
-from scenerec.text.hashing import HashingEncoder
+from scenerec.text.backends.hashing import HashingEncoder
+from scenerec.text.encoder import TextEncoder, TextKind, available_backends, l2_normalize
 
 
 def test_config_round_trips_through_yaml() -> None:
@@ -79,46 +75,44 @@ def test_registered_backend_is_built_and_cached(settings: Settings) -> None:
     assert (settings.cache_dir / "embeddings" / "constant-toy-0").is_dir()
 
 
+def test_importing_the_registry_loads_no_backend() -> None:
+    # The registry names its backends by module path: importing it (or the text package)
+    # imports neither a backend module nor torch / onnxruntime.
+    code = (
+        "import sys, scenerec.text, scenerec.text.encoder\n"
+        "heavy = ('torch', 'onnxruntime', 'sentence_transformers', 'scenerec.text.backends')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("backend", "cls_name"),
+    [("sentence", "SentenceEncoder"), ("onnx", "OnnxEncoder"), ("hashing", "HashingEncoder")],
+)
+def test_builtin_backends_are_imported_when_built(
+    backend: str, cls_name: str, settings: Settings
+) -> None:
+    enc = make_encoder(EncoderConfig(backend=backend), settings=settings, cache=False)
+    assert type(enc).__name__ == cls_name
+    assert type(enc).__module__ == f"scenerec.text.backends.{backend}"
+
+
+def test_backend_registered_by_module_path(settings: Settings) -> None:
+    register_backend("hashing-by-path", "scenerec.text.backends.hashing:HashingEncoder")
+    enc = make_encoder(EncoderConfig(backend="hashing-by-path"), settings=settings, cache=False)
+    assert isinstance(enc, HashingEncoder)
+    register_backend("missing-toy", "scenerec.text.backends.nowhere:Encoder")
+    with pytest.raises(ConfigError, match="cannot import"):
+        make_encoder(EncoderConfig(backend="missing-toy"), settings=settings)
+    with pytest.raises(ConfigError, match="module:attr"):
+        register_backend("bad-toy", "no colon here")
+
+
 def test_make_encoder_without_cache_returns_the_backend(settings: Settings) -> None:
     enc = make_encoder(EncoderConfig(backend="hashing"), settings=settings, cache=False)
     assert isinstance(enc, HashingEncoder)
-
-
-def test_fingerprint_is_file_name_safe_and_sensitive_to_parts() -> None:
-    a = make_fingerprint("sentence", "org/model name:v1", {"max_tokens": 128})
-    b = make_fingerprint("sentence", "org/model name:v1", {"max_tokens": 256})
-    assert a != b
-    assert all(ch.isalnum() or ch in "-_." for ch in a)
-    assert a == make_fingerprint("sentence", "org/model name:v1", {"max_tokens": 128})
-
-
-def test_encode_rejects_a_bare_string_and_non_strings(hashing: HashingEncoder) -> None:
-    with pytest.raises(SchemaError, match="one string"):
-        hashing.encode("just one")
-    with pytest.raises(SchemaError, match=r"texts\[1\]"):
-        hashing.encode(["ok", None])  # type: ignore[list-item]
-
-
-def test_empty_input_gives_an_empty_matrix(hashing: HashingEncoder) -> None:
-    assert hashing.encode([]).shape == (0, hashing.dim)
-
-
-def test_prefix_is_applied_by_kind() -> None:
-    plain = HashingEncoder(EncoderConfig(backend="hashing"))
-    prefixed = HashingEncoder(
-        EncoderConfig(backend="hashing", query_prefix="query: ", passage_prefix="passage: ")
-    )
-    text = ["green tea"]
-    assert np.allclose(prefixed.encode(text, kind="query"), plain.encode(["query: green tea"]))
-    assert np.allclose(prefixed.encode(text), plain.encode(["passage: green tea"]))
-    assert prefixed.fingerprint != plain.fingerprint
-
-
-def test_output_order_does_not_depend_on_length_sorting(hashing: HashingEncoder) -> None:
-    texts = ["a much longer text about kitchen knives", "tea", "medium length text"]
-    together = hashing.encode(texts, batch_size=2)
-    one_by_one = np.vstack([hashing.encode([t]) for t in texts])
-    assert np.allclose(together, one_by_one, atol=1e-6)
 
 
 def test_l2_normalize_keeps_zero_rows_zero() -> None:

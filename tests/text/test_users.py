@@ -21,7 +21,7 @@ from scenerec.text import (
     user_interest_vectors,
     user_profile_vectors,
 )
-from scenerec.text.hashing import HashingEncoder
+from scenerec.text.backends.hashing import HashingEncoder
 
 DAY = 86_400
 

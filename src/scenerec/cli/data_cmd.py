@@ -18,6 +18,7 @@ from scenerec.cli._common import (
 )
 from scenerec.data.dataset import Dataset
 from scenerec.data.io import read_catalog, scan_events, write_table
+from scenerec.errors import ConfigError
 
 app = typer.Typer(help="Inspect, clean and split behaviour logs.", no_args_is_help=True)
 
@@ -47,7 +48,7 @@ def load_any(
 ) -> Dataset:
     """A Dataset from an events file (cleaned with default rules) or a public dataset folder."""
     if path.is_dir() or (format is not None and format not in ("csv", "tsv", "parquet", "jsonl")):
-        from scenerec.data.sources import load_path
+        from scenerec.data.public import load_path
 
         return load_path(path, format=format).to_dataset()
     from scenerec.data.clean import clean_events
@@ -179,7 +180,10 @@ def split_cmd(
     scenario: Annotated[
         str | None, typer.Option("--scenario", "-s", help="target scenario")
     ] = None,
-    cutoff: Annotated[int | None, typer.Option("--cutoff", help="temporal: cut-off (s)")] = None,
+    cutoff: Annotated[
+        int | None,
+        typer.Option("--cutoff", help="temporal: cut-off (s); default: 90th percentile of time"),
+    ] = None,
     ratios: Annotated[
         str, typer.Option("--ratios", help="ratio: e.g. 0.8,0.1,0.1")
     ] = "0.8,0.1,0.1",
@@ -190,31 +194,38 @@ def split_cmd(
     ] = False,
     seed: Annotated[int, typer.Option("--seed")] = 2020,
 ) -> None:
-    """Split cleaned events for honest evaluation (no future or test events in train)."""
-    from scenerec.data import split as sp
+    """Split cleaned events for honest evaluation (no future or test events in train).
+
+    The options are the fields of an experiment config's ``split:`` block (``SplitSpec``),
+    with the same defaults, so both make the same split.
+    """
+    from scenerec.data.split import SplitSpec
 
     methods = ("leave-last-out", "temporal", "ratio", "cold-in-scenario")
     if method not in methods:
         raise typer.BadParameter(f"{method!r} is not one of {methods}", param_hint="--method")
+    try:
+        r = tuple(float(x) for x in ratios.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"not numbers: {ratios!r}", param_hint="--ratios") from None
+    fields = {
+        "method": method,
+        "scenario": scenario,
+        "valid": valid,
+        "cutoff": cutoff,
+        "ratios": r,
+        "order": order,
+        "fraction": fraction,
+        "seed": seed,
+    }
+    try:
+        spec = SplitSpec.from_dict(fields, source="scenerec data split")
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
     events = (
         pl.read_parquet(src) if src.suffix in (".parquet", ".pq") else scan_events(src).collect()
     )
-    if method == "leave-last-out":
-        res = sp.leave_last_out(events, scenario=scenario, n_valid=1 if valid else 0)
-    elif method == "temporal":
-        if cutoff is None:
-            raise typer.BadParameter("temporal split needs --cutoff", param_hint="--cutoff")
-        res = sp.temporal_cutoff(events, cutoff=cutoff)
-    elif method == "ratio":
-        try:
-            r = tuple(float(x) for x in ratios.split(","))
-        except ValueError:
-            raise typer.BadParameter(f"not numbers: {ratios!r}", param_hint="--ratios") from None
-        res = sp.ratio_split(events, ratios=r, order=order, seed=seed)  # type: ignore[arg-type]
-    else:
-        if scenario is None:
-            raise typer.BadParameter("cold-in-scenario needs --scenario", param_hint="--scenario")
-        res = sp.cold_in_scenario(events, scenario=scenario, fraction=fraction, seed=seed)
+    res = spec.apply(events)
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = {"train": res.train, "valid": res.valid, "test": res.test}
     for name, frame in parts.items():

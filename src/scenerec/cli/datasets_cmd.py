@@ -17,7 +17,7 @@ app = typer.Typer(help="List and fetch public datasets.", no_args_is_help=True)
 @handle_errors
 def list_cmd() -> None:
     """The datasets scenerec knows, and whether each is in the cache."""
-    from scenerec.data.registry import is_fetched, list_datasets
+    from scenerec.data.public import is_fetched, list_datasets
 
     t = Table(title="datasets")
     for col in ("name", "description", "cached"):
@@ -37,7 +37,7 @@ def fetch_cmd(
     ] = None,
 ) -> None:
     """Download a dataset from its official source (checksums verified) into the cache."""
-    from scenerec.data.registry import fetch
+    from scenerec.data.public import fetch
 
     path = fetch(name, dest=dest, from_path=from_path)
     console.print(f"{name} -> {path}")

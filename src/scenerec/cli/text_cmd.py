@@ -15,10 +15,10 @@ from scenerec.config import Settings
 from scenerec.data.io import read_catalog
 from scenerec.errors import ConfigError
 from scenerec.schema import C
+from scenerec.text.backends.hashing import HashingEncoder
 from scenerec.text.cache import CachedEncoder
 from scenerec.text.embeddings import ItemEmbeddings, encode_items
 from scenerec.text.encoder import EncoderConfig, TextEncoder, make_encoder
-from scenerec.text.hashing import HashingEncoder
 from scenerec.text.templates import ItemTextTemplate, render_items
 
 app = typer.Typer(help="Encode item text with a language model.", no_args_is_help=True)

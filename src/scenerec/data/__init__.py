@@ -1,1 +1,1 @@
-"""Data layer: reading, cleaning, splitting and the Dataset object."""
+"""Data layer: reading, cleaning, splitting, public data sets, the synthetic shop, Dataset."""

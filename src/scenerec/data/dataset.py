@@ -1,4 +1,4 @@
-"""The Dataset: cleaned events, catalog, id vocabularies, histories and sparse matrices.
+"""The Dataset: cleaned events, catalog and id vocabularies (histories: ``data.histories``).
 
 A ``Dataset`` is what every model fits on. It holds typed polars tables and dense indices
 (``user_idx``, ``item_idx``, ``scenario_idx``) assigned by fixed vocabularies, so that the train
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
@@ -17,6 +16,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from scenerec.data.histories import Histories, weigh_behaviors
 from scenerec.errors import SchemaError, UnknownEntityError
 from scenerec.schema import (
     CATALOG_TEXT_COLUMNS,
@@ -90,31 +90,6 @@ class Vocabulary:
         return list(self.ids.to_list())
 
 
-@dataclass(frozen=True)
-class Histories:
-    """Per-user time-ordered event arrays across all scenarios (CSR layout).
-
-    The events of user ``u`` are rows ``indptr[u]:indptr[u+1]`` of the other arrays, ordered by
-    timestamp (ties keep input order).
-    """
-
-    indptr: IdxArray
-    item_idx: IdxArray
-    scenario_idx: IdxArray
-    behavior_idx: IdxArray
-    timestamp: IdxArray
-    weight: np.ndarray
-
-    def items_of(self, user_idx: int) -> IdxArray:
-        return self.item_idx[self.indptr[user_idx] : self.indptr[user_idx + 1]]
-
-    def slice_of(self, user_idx: int) -> slice:
-        return slice(int(self.indptr[user_idx]), int(self.indptr[user_idx + 1]))
-
-    def lengths(self) -> IdxArray:
-        return np.diff(self.indptr)
-
-
 class Dataset:
     """Events + catalog + vocabularies.
 
@@ -170,17 +145,11 @@ class Dataset:
         self.scenario_vocab: Vocabulary = vocabs["scenarios"]
         self.behavior_vocab: Vocabulary = vocabs["behaviors"]
 
-        weights = pl.col(C.BEHAVIOR).replace_strict(
-            list(self.behavior_weights),
-            list(self.behavior_weights.values()),
-            default=1.0,
-            return_dtype=pl.Float32,
-        )
         self.events: pl.DataFrame = events.with_columns(
             self.user_vocab.indices(events[C.USER_ID]).alias(C.USER_IDX),
             self.item_vocab.indices(events[C.ITEM_ID]).alias(C.ITEM_IDX),
             self.scenario_vocab.indices(events[C.SCENARIO]).alias(C.SCENARIO_IDX),
-            weights.alias(C.WEIGHT),
+            weigh_behaviors(events[C.BEHAVIOR], self.behavior_weights).alias(C.WEIGHT),
         )
         for col, vocab in (
             (C.USER_IDX, self.user_vocab),
@@ -290,25 +259,9 @@ class Dataset:
     # ------------------------------------------------------------------ derived structures
     @cached_property
     def histories(self) -> Histories:
-        """Every user's events across scenarios, time-ordered."""
-        ev = (
-            self.events.select(
-                C.USER_IDX, C.ITEM_IDX, C.SCENARIO_IDX, C.BEHAVIOR, C.TIMESTAMP, C.WEIGHT
-            )
-            .with_row_index("_order")
-            .sort([C.USER_IDX, C.TIMESTAMP, "_order"])
-        )
-        users = ev[C.USER_IDX].to_numpy()
-        counts = np.bincount(users, minlength=self.n_users)
-        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
-        np.cumsum(counts, out=indptr[1:])
-        return Histories(
-            indptr=indptr,
-            item_idx=ev[C.ITEM_IDX].to_numpy().astype(np.int64),
-            scenario_idx=ev[C.SCENARIO_IDX].to_numpy().astype(np.int64),
-            behavior_idx=self.behavior_vocab.indices(ev[C.BEHAVIOR]).fill_null(0).to_numpy(),
-            timestamp=ev[C.TIMESTAMP].to_numpy().astype(np.int64),
-            weight=ev[C.WEIGHT].to_numpy().astype(np.float32),
+        """Every user's events across scenarios, time-ordered (ties keep input order)."""
+        return Histories.from_events(
+            self.events, self.n_users, self.behavior_vocab.to_list(), self.behavior_weights
         )
 
     def matrix(self, scenario: str | None = None, *, binary: bool = False) -> sp.csr_matrix:
@@ -318,21 +271,10 @@ class Dataset:
         """
         key = (scenario, binary)
         cache = self.__dict__.setdefault("_matrix_cache", {})
-        if key in cache:
-            return cache[key]
-        ev = self.events
-        if scenario is not None:
-            ev = ev.filter(pl.col(C.SCENARIO_IDX) == self.scenario_index(scenario))
-        rows = ev[C.USER_IDX].to_numpy()
-        cols = ev[C.ITEM_IDX].to_numpy()
-        vals = np.ones(len(rows), np.float32) if binary else ev[C.WEIGHT].to_numpy()
-        m = sp.csr_matrix(
-            (vals.astype(np.float32), (rows, cols)), shape=(self.n_users, self.n_items)
-        )
-        m.sum_duplicates()
-        if binary:
-            m.data[:] = 1.0
-        cache[key] = m
+        if key not in cache:
+            s = None if scenario is None else self.scenario_index(scenario)
+            cache[key] = self.histories.matrix(self.n_items, scenario_idx=s, binary=binary)
+        m: sp.csr_matrix = cache[key]
         return m
 
     def text_of(self, columns: Sequence[str] = CATALOG_TEXT_COLUMNS) -> pl.DataFrame:
@@ -360,3 +302,6 @@ class Dataset:
             f"Dataset({self.name!r}: {self.n_users} users, {self.n_items} items, "
             f"{self.n_events} events, scenarios={self.scenarios})"
         )
+
+
+__all__ = ["Dataset", "Histories", "Vocabulary"]

@@ -19,7 +19,7 @@ Expected input (every key but ``models`` is optional)::
      "models": {label: {"model": str, "fit_seconds": float, "peak_rss_mb": float,
                         "<protocol>": {scenario: {metric@k: mean, "users": n}},
                         "eval": {"<protocol>": EvalResult.to_dict()}}},
-     "comparisons": [{"protocol": str, "a": label, "b": label, **EvalResult.compare()}]}
+     "comparisons": [{"protocol": str, "a": label, "b": label, **compare_results(...)}]}
 
 ``models[label]["eval"][protocol]`` (groups and intervals) is preferred when present; a plain
 summary under ``models[label][protocol]`` renders without intervals or groups.

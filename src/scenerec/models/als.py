@@ -22,9 +22,8 @@ from implicit.cpu.als import AlternatingLeastSquares
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from scenerec.config import Settings
-from scenerec.data.dataset import Dataset
-from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
+from scenerec.models.base import BaseRecommender, ModelConfig
+from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
 
@@ -54,7 +53,7 @@ class ALS(BaseRecommender[ALSConfig]):
     config_class = ALSConfig
     name = "als"
 
-    def _fit(self, data: Dataset) -> None:
+    def _fit(self, data: TrainState) -> None:
         t0 = time.perf_counter()
         C = data.matrix(None).astype(np.float32)
         with _one_blas_thread():
@@ -71,8 +70,8 @@ class ALS(BaseRecommender[ALSConfig]):
             alpha=c.alpha,
             iterations=c.iterations,
             use_cg=c.use_cg,
-            num_threads=Settings.from_env().resolved_threads(),
-            random_state=c.seed,
+            num_threads=self.options.resolved_threads(),
+            random_state=self.seed,
         )
 
     def _user_factors(self, users: UserBatch) -> FloatMatrix:

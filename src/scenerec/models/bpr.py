@@ -13,25 +13,24 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from pydantic import Field
 from torch import nn
 
-from scenerec.data.dataset import Dataset
-from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
-from scenerec.models.training import (
+from scenerec.data.histories import Histories, interaction_matrix
+from scenerec.models.nn import (
     Holdout,
     IndexBatches,
+    NeuralConfig,
+    NeuralRecommender,
     TrainConfig,
-    Trainer,
-    config_fingerprint,
-    set_torch_threads,
+    TrainingPlan,
 )
+from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
 
-class BPRConfig(ModelConfig):
+class BPRConfig(NeuralConfig):
     """Attributes:
     factors: embedding size of users and items.
     reg: L2 penalty on the user, positive and negative vectors of each batch.
@@ -69,66 +68,60 @@ class _MF(nn.Module):
         return (u * (i - j)).sum(-1), sq
 
 
-class BPRMF(BaseRecommender[BPRConfig]):
+class BPRMF(NeuralRecommender[BPRConfig]):
     """Dot product of learned user and item vectors; see the module docstring."""
 
     config_class = BPRConfig
     name = "bpr"
 
-    def _fit(self, data: Dataset) -> None:
+    def _scope(self, data: TrainState) -> int | None:
+        return None if self.config.scenario is None else data.scenario_index(self.config.scenario)
+
+    def _holdout_scope(self, data: TrainState) -> tuple[Histories, IdxArray | None]:
+        s = self._scope(data)
+        return data.histories, None if s is None else np.array([s])
+
+    def _plan(self, data: TrainState, holdout: Holdout) -> TrainingPlan:
         cfg = self.config
-        state = self.train_state
-        h = state.histories
-        s_filter = None if cfg.scenario is None else data.scenario_index(cfg.scenario)
-        in_scope = (
-            np.ones(len(h.item_idx), bool) if s_filter is None else h.scenario_idx == s_filter
-        )
-        holdout = Holdout.draw(
-            h,
-            cfg.train.valid_users,
-            seed=cfg.seed,
-            scenarios=None if s_filter is None else np.array([s_filter]),
-            pick=cfg.train.valid_pick,
-        )
-        keep = holdout.keep & in_scope
-        users_all = np.repeat(np.arange(state.n_users), np.diff(h.indptr))
+        h, n_items = data.histories, data.n_items
+        s = self._scope(data)
+        keep = holdout.keep if s is None else holdout.keep & (h.scenario_idx == s)
         # One training pair per distinct (user, item): repeats say "more", not "different".
-        key = np.unique(users_all[keep] * state.n_items + h.item_idx[keep])
-        pos_u, pos_i = key // state.n_items, key % state.n_items
-        home = _home_scenario(h.item_idx, h.scenario_idx, state.n_items)
-        pools = _negative_pools(state.scenario_items, home, state.n_items, cfg.negatives)
+        key = np.unique(h.owners()[keep] * n_items + h.item_idx[keep])
+        pos_u, pos_i = key // n_items, key % n_items
+        home = h.home_scenarios(n_items, data.n_scenarios)
+        pools = _negative_pools(data.scenario_items, home, n_items, cfg.negatives)
 
         def collate(rows: IdxArray, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
             u, i = pos_u[rows], pos_i[rows]
-            j = _sample_negatives(u, i, key, state.n_items, pools, rng)
+            j = _sample_negatives(u, i, key, n_items, pools, rng)
             return torch.from_numpy(u), torch.from_numpy(i), torch.from_numpy(j)
 
-        torch.manual_seed(cfg.seed)
-        set_torch_threads()
-        net = _MF(state.n_users, state.n_items, cfg.factors)
-        loader = IndexBatches(len(key), cfg.train.batch_size, collate, seed=cfg.seed)
-        seen = sp.csr_matrix(
-            (np.ones(len(key), np.float32), (pos_u, pos_i)), shape=(state.n_users, state.n_items)
-        )
+        net = _MF(data.n_users, n_items, cfg.factors)
 
         def loss_fn(module: nn.Module, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
             diff, sq = module(*batch)
             out: torch.Tensor = -nn.functional.logsigmoid(diff).mean() + cfg.reg * sq / len(diff)
             return out
 
-        def validate(_module: nn.Module) -> float:
+        def score(users: IdxArray, _s: int, items: IdxArray) -> np.ndarray:
             U = net.users.weight.detach().numpy()
             V = net.items.weight.detach().numpy()
-            return holdout.ndcg(lambda us, _s, it: U[us] @ V[it].T, state.scenario_items, seen)
+            out: np.ndarray = U[users] @ V[items].T
+            return out
 
-        trainer = Trainer(
-            cfg.train,
-            seed=cfg.seed,
-            fingerprint=config_fingerprint(cfg, data.fingerprint),
-            name=self.name,
+        return TrainingPlan(
+            net=net,
+            loader=IndexBatches(len(key), cfg.train.batch_size, collate, seed=self.seed),
+            loss=loss_fn,
+            score=score,
+            seen=interaction_matrix(pos_u, pos_i, (data.n_users, n_items), binary=True),
+            info={"pairs": len(key)},
         )
-        result = trainer.fit(net, loader, loss_fn, validate=validate if len(holdout) else None)
-        self.fit_info = {"train": result.to_dict(), "pairs": len(key)}
+
+    def _keep(self, net: nn.Module) -> None:
+        if not isinstance(net, _MF):
+            raise TypeError(f"expected the BPR network, got {type(net).__name__}")
         self.user_factors_ = net.users.weight.detach().numpy().copy()
         self.item_factors_ = net.items.weight.detach().numpy().copy()
 
@@ -156,19 +149,6 @@ class BPRMF(BaseRecommender[BPRConfig]):
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         self.user_factors_ = arrays["user_factors"]
         self.item_factors_ = arrays["item_factors"]
-
-
-def _home_scenario(item_idx: IdxArray, scenario_idx: IdxArray, n_items: int) -> IdxArray:
-    """Each item's most frequent scenario in the events (-1 for items without events)."""
-    home = np.full(n_items, -1, np.int64)
-    if len(item_idx) == 0:
-        return home
-    n_s = int(scenario_idx.max()) + 1
-    counts = np.zeros((n_items, n_s), np.int64)
-    np.add.at(counts, (item_idx, scenario_idx), 1)
-    has = counts.sum(axis=1) > 0
-    home[has] = counts[has].argmax(axis=1)
-    return home
 
 
 def _negative_pools(

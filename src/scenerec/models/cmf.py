@@ -24,10 +24,9 @@ import scipy.sparse as sp
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from scenerec.config import Settings
-from scenerec.data.dataset import Dataset
 from scenerec.errors import ConfigError
-from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
+from scenerec.models.base import BaseRecommender, ModelConfig
+from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
 # Float64 entries per padded block in the batched exact normal-equation build (~32 MiB).
@@ -67,28 +66,28 @@ class CMF(BaseRecommender[CMFConfig]):
     config_class = CMFConfig
     name = "cmf"
 
-    def _fit(self, data: Dataset) -> None:
+    def _fit(self, data: TrainState) -> None:
         t0 = time.perf_counter()
         cfg = self.config
         self.lambda_ = self._scenario_lambdas(data.scenarios)
         # base weight of item i: sum of lambda_s over the scenarios that contain it
         beta = np.zeros(data.n_items, np.float64)
-        for s, scen in enumerate(data.scenarios):
-            beta[data.scenario_items(scen)] += self.lambda_[s]
+        for s in range(data.n_scenarios):
+            beta[data.items_of_scenario(s)] += self.lambda_[s]
         self.beta_ = beta
         h = data.histories
-        users = np.repeat(np.arange(data.n_users, dtype=np.int64), h.lengths())
+        users = h.owners()
         ui = _observations(
             users, h.item_idx, h.scenario_idx, h.weight, self.lambda_, cfg.alpha, data.n_items
         )
         by_user = _csr(ui, data.n_users, by="row")
         by_item = _csr(ui, data.n_items, by="col")
-        rng = np.random.default_rng(cfg.seed)
+        rng = np.random.default_rng(self.seed)
         X = rng.normal(0.0, 0.01, (data.n_users, cfg.factors))
         Y = rng.normal(0.0, 0.01, (data.n_items, cfg.factors))
         ones = np.ones(data.n_users)
         reg = cfg.regularization
-        with threadpool_limits(Settings.from_env().resolved_threads(), "blas"):
+        with threadpool_limits(self.options.resolved_threads(), "blas"):
             for _ in range(cfg.iterations):
                 G_items = (Y * beta[:, None]).T @ Y
                 if cfg.use_cg:

@@ -17,15 +17,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from scenerec.data.dataset import Dataset
 from scenerec.errors import ConfigError
-from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
+from scenerec.models.base import BaseRecommender, ModelConfig
+from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class EASE(BaseRecommender[EASEConfig]):
     config_class = EASEConfig
     name = "ease"
 
-    def _fit(self, data: Dataset) -> None:
+    def _fit(self, data: TrainState) -> None:
         t0 = time.perf_counter()
         X = data.matrix(None, binary=True)
         self.blocks_: dict[int, tuple[IdxArray, FloatMatrix]] = {}
@@ -61,8 +61,8 @@ class EASE(BaseRecommender[EASEConfig]):
             self.blocks_[-1] = (items, self._solve(X, items, "all scenarios"))
         else:
             for s, scen in enumerate(data.scenarios):
-                items = data.scenario_items(scen)
-                Xs = data.matrix(scen, binary=True)
+                items = data.items_of_scenario(s)
+                Xs = data.matrix(s, binary=True)
                 self.blocks_[s] = (items, self._solve(Xs, items, f"scenario {scen!r}"))
         self.fit_info["fit_seconds"] = time.perf_counter() - t0
 
@@ -110,7 +110,9 @@ class EASE(BaseRecommender[EASEConfig]):
                 continue
             sub = B[np.ix_(used, cols[inside])]
             out[:, inside] += np.asarray(Xb[:, used] @ sub, dtype=np.float32)
-        return _popularity_where_empty(self, users, items, out)
+        # a user with no history the blocks can read (cold in the target) has no signal
+        out[~out.any(axis=1)] = np.nan
+        return out
 
     def _arrays(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -128,17 +130,3 @@ _EMPTY: tuple[IdxArray, FloatMatrix] = (
     np.zeros(0, np.int64),
     np.zeros((0, 0), np.float32),
 )
-
-
-def _popularity_where_empty(
-    model: BaseRecommender[Any], users: UserBatch, items: IdxArray, scores: FloatMatrix
-) -> FloatMatrix:
-    """Rows with no signal at all (every score 0) get the target scenario's popularity, so that
-    a user cold in the target is ranked like the fallback instead of by item index."""
-    empty = ~scores.any(axis=1)
-    if empty.any():
-        pop = model.train_state.popularity
-        s = users.scenario_idx
-        row = pop.get(-1 if s is None else s, pop[-1])[items]
-        scores[empty] = row
-    return scores

@@ -9,7 +9,8 @@ a linear map) from a user's source factors to their target factors, trained with
 error on the users active in both. At recommendation time a user with history in the target
 scenario is scored with their own target factors; a user cold in the target gets the mean of the
 mapped factors from every source scenario they are active in; a user with neither gets the
-target scenario's popularity. Ad-hoc histories get per-scenario factors from one exact solve.
+target scenario's popularity (the base class's fallback). Ad-hoc histories get per-scenario
+factors from one exact solve.
 """
 
 from __future__ import annotations
@@ -24,9 +25,9 @@ from implicit.cpu.als import AlternatingLeastSquares
 from pydantic import Field
 from threadpoolctl import threadpool_limits
 
-from scenerec.config import Settings
-from scenerec.data.dataset import Dataset
-from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
+from scenerec.models.base import BaseRecommender, ModelConfig
+from scenerec.models.nn import IndexBatches, TrainConfig, Trainer
+from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
 
@@ -38,11 +39,10 @@ class EMCDRConfig(ModelConfig):
     iterations: ALS sweeps per scenario.
     mapping: ``mlp`` (one tanh hidden layer, the paper's best) or ``linear``.
     hidden: hidden units of the MLP; ``None`` means ``2 * factors`` (the paper's choice).
-    epochs: passes over the overlapping users when training a mapping.
-    batch_size: users per mapping step.
-    lr: Adam learning rate of the mapping.
-    weight_decay: L2 penalty on the mapping's weights.
     min_overlap: least number of users active in both scenarios to learn a mapping between them.
+    train: how each mapping is trained by the shared loop (``batch_size`` counts users;
+        ``weight_decay`` is an L2 penalty inside Adam, as in the paper's setup, not AdamW's
+        decoupled decay; no validation: a mapping trains for ``epochs``).
     """
 
     factors: int = Field(default=32, gt=0)
@@ -51,11 +51,10 @@ class EMCDRConfig(ModelConfig):
     iterations: int = Field(default=15, gt=0)
     mapping: Literal["mlp", "linear"] = "mlp"
     hidden: int | None = Field(default=None, gt=0)
-    epochs: int = Field(default=100, gt=0)
-    batch_size: int = Field(default=256, gt=0)
-    lr: float = Field(default=0.005, gt=0.0)
-    weight_decay: float = Field(default=1e-4, ge=0.0)
     min_overlap: int = Field(default=5, gt=0)
+    train: TrainConfig = TrainConfig(
+        epochs=100, batch_size=256, lr=0.005, weight_decay=1e-4, grad_clip=None
+    )
 
 
 class EMCDR(BaseRecommender[EMCDRConfig]):
@@ -64,14 +63,14 @@ class EMCDR(BaseRecommender[EMCDRConfig]):
     config_class = EMCDRConfig
     name = "emcdr"
 
-    def _fit(self, data: Dataset) -> None:
+    def _fit(self, data: TrainState) -> None:
         t0 = time.perf_counter()
         self.items_: dict[int, IdxArray] = {}
         self.active_: dict[int, np.ndarray] = {}
         self._als: dict[int, AlternatingLeastSquares] = {}
-        for s, scen in enumerate(data.scenarios):
-            items = data.scenario_items(scen)
-            R = data.matrix(scen)[:, items].tocsr().astype(np.float32)
+        for s in range(data.n_scenarios):
+            items = data.items_of_scenario(s)
+            R = data.matrix(s)[:, items].tocsr().astype(np.float32)
             with threadpool_limits(1, "blas"):  # implicit runs its own pool (see models.als)
                 als = self._solver()
                 als.fit(R, show_progress=False)
@@ -99,8 +98,8 @@ class EMCDR(BaseRecommender[EMCDRConfig]):
             regularization=c.regularization,
             alpha=c.alpha,
             iterations=c.iterations,
-            num_threads=Settings.from_env().resolved_threads(),
-            random_state=c.seed,
+            num_threads=self.options.resolved_threads(),
+            random_state=self.seed,
         )
 
     def _train_mapping(self, U_src: FloatMatrix, U_tgt: FloatMatrix, salt: int) -> list[np.ndarray]:
@@ -112,8 +111,8 @@ class EMCDR(BaseRecommender[EMCDRConfig]):
             salt: makes each scenario pair's initialisation differ under one seed.
         """
         cfg = self.config
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + salt)
-        torch.manual_seed(cfg.seed * 100_003 + salt)
+        seed = self.seed * 100_003 + salt
+        torch.manual_seed(seed)
         f = U_src.shape[1]
         net: torch.nn.Module
         if cfg.mapping == "mlp":
@@ -123,22 +122,25 @@ class EMCDR(BaseRecommender[EMCDRConfig]):
             )
         else:
             net = torch.nn.Linear(f, f)
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         x, y = torch.from_numpy(U_src), torch.from_numpy(U_tgt)
-        n = len(x)
+        loader = IndexBatches(
+            len(x), cfg.train.batch_size, lambda rows, _rng: (x[rows], y[rows]), seed=seed
+        )
+
+        def loss(module: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+            out: torch.Tensor = torch.nn.functional.mse_loss(module(batch[0]), batch[1])
+            return out
+
         # The mapping's matrices are tiny (batch x factors x 2 factors): intra-op threads cost
         # more than they save (measured 100x slower with 2 threads on a busy 2-core machine).
         previous = torch.get_num_threads()
-        torch.set_num_threads(1)
+        opt = torch.optim.Adam(
+            net.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+        )
         try:
-            for _ in range(cfg.epochs):
-                perm = torch.randperm(n, generator=gen)
-                for start in range(0, n, cfg.batch_size):
-                    idx = perm[start : start + cfg.batch_size]
-                    opt.zero_grad()
-                    loss = torch.nn.functional.mse_loss(net(x[idx]), y[idx])
-                    loss.backward()  # type: ignore[no-untyped-call]
-                    opt.step()
+            Trainer(cfg.train, seed=seed, name=f"{self.name} mapping", threads=1).fit(
+                net, loader, loss, optimizer=opt
+            )
         finally:
             torch.set_num_threads(previous)
         # Plain arrays, applied with numpy at scoring time: no module to pickle or rebuild.
@@ -218,10 +220,7 @@ class EMCDR(BaseRecommender[EMCDRConfig]):
             covered |= sel
             if s == target or target is None:
                 has_signal |= ok
-        if not has_signal.all():
-            pop = self.train_state.popularity
-            row = pop.get(-1 if target is None else target, pop[-1])[items]
-            scores[~has_signal] = row
+        scores[~has_signal] = np.nan  # neither own nor mapped factors: the fallback ranks
         return scores
 
     # ------------------------------------------------------------------ persistence

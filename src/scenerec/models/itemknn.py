@@ -19,8 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field
 
-from scenerec.data.dataset import Dataset
-from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
+from scenerec.models.base import BaseRecommender, ModelConfig
+from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
 # Co-occurrence entries per block of target columns while building the neighbour lists
@@ -46,7 +46,7 @@ class ItemKNN(BaseRecommender[ItemKNNConfig]):
     config_class = ItemKNNConfig
     name = "itemknn"
 
-    def _fit(self, data: Dataset) -> None:
+    def _fit(self, data: TrainState) -> None:
         t0 = time.perf_counter()
         X = data.matrix(None, binary=self.config.binary).astype(np.float32)
         self.W_ = _topk_cosine(X.tocsc(), self.config.k, self.config.shrink)
@@ -55,12 +55,8 @@ class ItemKNN(BaseRecommender[ItemKNNConfig]):
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
         X = users.matrix(None, binary=self.config.binary)
         scores = np.asarray((X @ self.W_[:, items]).toarray(), dtype=np.float32)
-        empty = ~scores.any(axis=1)
-        if empty.any():
-            # no neighbour of any target item in the history: rank like the fallback would
-            pop = self.train_state.popularity
-            s = users.scenario_idx
-            scores[empty] = pop.get(-1 if s is None else s, pop[-1])[items]
+        # no neighbour of any target item in the history: no signal (the fallback ranks)
+        scores[~scores.any(axis=1)] = np.nan
         return scores
 
     def _arrays(self) -> dict[str, np.ndarray]:

@@ -11,8 +11,10 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from scenerec.data.dataset import Dataset
-from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
+from scenerec.data.histories import DAY_SECONDS, decay
+from scenerec.models.base import ModelConfig
+from scenerec.models.online import OnlineMixin
+from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import C, FloatMatrix, IdxArray
 
 
@@ -28,7 +30,7 @@ class PopularityConfig(ModelConfig):
     half_life_days: float | None = None
 
 
-class Popularity(BaseRecommender[PopularityConfig]):
+class Popularity(OnlineMixin[PopularityConfig]):
     """Same ranking for every user: item counts, optionally weighted and time-decayed.
 
     Learns online: ``partial_fit`` adds new events to the counts (exactly what a refit on all
@@ -38,21 +40,21 @@ class Popularity(BaseRecommender[PopularityConfig]):
     config_class = PopularityConfig
     name = "popularity"
 
-    def _fit(self, data: Dataset) -> None:
+    def _fit(self, data: TrainState) -> None:
         h = data.histories
         self.now_ = int(h.timestamp.max()) if len(h.timestamp) else 0
-        self.counts_ = np.zeros((len(data.scenario_vocab) + 1, data.n_items), np.float32)
+        self.counts_ = np.zeros((data.n_scenarios + 1, data.n_items), np.float32)
         self._add(h.scenario_idx, h.item_idx, h.weight, h.timestamp)
 
     def _add(self, scen: IdxArray, items: IdxArray, weight: np.ndarray, ts: IdxArray) -> None:
         """Add events to the counts; with decay, everything is aged to the newest event."""
         w = weight.astype(np.float64) if self.config.weighted else np.ones(len(items))
         if self.config.half_life_days is not None and len(ts):
-            half_life = self.config.half_life_days * 86400.0
+            half_life = self.config.half_life_days * DAY_SECONDS
             newest = max(self.now_, int(ts.max()))
-            self.counts_ *= np.float32(np.exp2(-(newest - self.now_) / half_life))
+            self.counts_ *= np.float32(decay(newest - self.now_, half_life))
             self.now_ = newest
-            w = w * np.exp2(-(newest - ts).astype(np.float64) / half_life)
+            w = w * decay(newest - ts, half_life)
         per_scenario = np.zeros(self.counts_[:-1].shape, np.float64)
         np.add.at(per_scenario, (scen, items), w)
         self.counts_[:-1] += per_scenario.astype(np.float32)
@@ -60,7 +62,7 @@ class Popularity(BaseRecommender[PopularityConfig]):
 
     def _partial_fit(self, events: pl.DataFrame) -> None:
         state = self.train_state
-        n_s, n_i = len(state.vocabularies["scenarios"]), state.n_items
+        n_s, n_i = state.n_scenarios, state.n_items
         grown = np.zeros((n_s + 1, n_i), np.float32)
         old = self.counts_
         grown[: old.shape[0] - 1, : old.shape[1]] = old[:-1]

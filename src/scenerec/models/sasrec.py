@@ -16,27 +16,25 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from scenerec.data.dataset import Dataset, Histories
-from scenerec.models.base import BaseRecommender, ModelConfig, UserBatch
-from scenerec.models.training import (
+from scenerec.data.histories import Histories
+from scenerec.models.nn import (
     CausalEncoder,
     Holdout,
     IndexBatches,
+    NeuralConfig,
+    NeuralRecommender,
     TrainConfig,
-    Trainer,
+    TrainingPlan,
     batch_windows,
-    config_fingerprint,
-    filter_histories,
-    histories_matrix,
     last_windows,
     load_module_arrays,
     module_arrays,
-    set_torch_threads,
 )
+from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
 
-class SASRecConfig(ModelConfig):
+class SASRecConfig(NeuralConfig):
     """Attributes:
     dim: width of item embeddings and hidden states.
     layers: transformer blocks.
@@ -87,23 +85,26 @@ class _SASRecNet(nn.Module):
         return hidden @ w.T
 
 
-class SASRec(BaseRecommender[SASRecConfig]):
+class SASRec(NeuralRecommender[SASRecConfig]):
     """Causal self-attention over the item ids of a user's recent events."""
 
     config_class = SASRecConfig
     name = "sasrec"
 
-    def _fit(self, data: Dataset) -> None:
+    def _scope_scenario(self) -> int | None:
+        if self.config.scenario is None:
+            return None
+        return self.train_state.scenario_index(self.config.scenario)
+
+    def _holdout_scope(self, data: TrainState) -> tuple[Histories, IdxArray | None]:
+        return data.histories.in_scenario(self._scope_scenario()), None
+
+    def _plan(self, data: TrainState, holdout: Holdout) -> TrainingPlan:
         cfg = self.config
-        state = self.train_state
-        scope = self._scope_histories()
-        holdout = Holdout.draw(
-            scope, cfg.train.valid_users, seed=cfg.seed, pick=cfg.train.valid_pick
-        )
-        h = filter_histories(scope, holdout.keep)
+        h = data.histories.in_scenario(self._scope_scenario()).filter(holdout.keep)
         # One training row per user with at least two events: its last max_len + 1 events give
         # max_len (input, next item) pairs, all trained in one pass.
-        rows = np.flatnonzero(np.diff(h.indptr) >= 2)
+        rows = np.flatnonzero(h.lengths() >= 2)
         win, _ = last_windows(h.indptr, rows, cfg.max_len + 1, {"item": h.item_idx + 1})
         seqs = win["item"]
 
@@ -112,9 +113,7 @@ class SASRec(BaseRecommender[SASRecConfig]):
             first = int(np.argmax((s > 0).any(axis=0)))  # drop columns that are all padding
             return torch.from_numpy(s[:, first:])
 
-        torch.manual_seed(cfg.seed)
-        set_torch_threads()
-        net = _SASRecNet(state.n_items, cfg)
+        net = _SASRecNet(data.n_items, cfg)
 
         def loss_fn(module: nn.Module, batch: torch.Tensor) -> torch.Tensor:
             inputs, targets = batch[:, :-1], batch[:, 1:]
@@ -124,41 +123,25 @@ class SASRec(BaseRecommender[SASRecConfig]):
             out: torch.Tensor = nn.functional.cross_entropy(logits, targets[mask] - 1)
             return out
 
-        seen = histories_matrix(h, state.n_items)
+        def score(users: IdxArray, _s: int, items: IdxArray) -> np.ndarray:
+            return self._score_batch(net, h, UserBatch(users, None, data), items)
 
-        def validate(_module: nn.Module) -> float:
-            def score(users: IdxArray, _s: int, items: IdxArray) -> np.ndarray:
-                return self._score_batch(net, h, UserBatch(users, None, state), items)
-
-            return holdout.ndcg(score, state.scenario_items, seen)
-
-        trainer = Trainer(
-            cfg.train,
-            seed=cfg.seed,
-            fingerprint=config_fingerprint(cfg, data.fingerprint),
-            name=self.name,
+        lengths = np.minimum(h.lengths()[rows], cfg.max_len + 1)
+        return TrainingPlan(
+            net=net,
+            loader=IndexBatches(
+                len(rows), cfg.train.batch_size, collate, seed=self.seed, lengths=lengths
+            ),
+            loss=loss_fn,
+            score=score,
+            info={"sequences": len(rows)},
         )
-        lengths = np.minimum(np.diff(h.indptr)[rows], cfg.max_len + 1)
-        loader = IndexBatches(
-            len(rows), cfg.train.batch_size, collate, seed=cfg.seed, lengths=lengths
-        )
-        result = trainer.fit(net, loader, loss_fn, validate=validate if len(holdout) else None)
-        self.fit_info = {"train": result.to_dict(), "sequences": len(rows)}
+
+    def _keep(self, net: nn.Module) -> None:
+        if not isinstance(net, _SASRecNet):
+            raise TypeError(f"expected the SASRec network, got {type(net).__name__}")
         self.net_ = net
-        self.scope_ = scope
-
-    def _scope_histories(self) -> Histories:
-        """The training histories this model reads (one scenario's events, or all)."""
-        h = self.train_state.histories
-        if self.config.scenario is None:
-            return h
-        s = self.train_state.vocabularies["scenarios"].index(self.config.scenario)
-        return filter_histories(h, h.scenario_idx == s)
-
-    def _scope_scenario(self) -> int | None:
-        if self.config.scenario is None:
-            return None
-        return self.train_state.vocabularies["scenarios"].index(self.config.scenario)
+        self.scope_ = self.train_state.histories.in_scenario(self._scope_scenario())
 
     def _score_batch(
         self, net: _SASRecNet, h: Histories, users: UserBatch, items: IdxArray
@@ -167,14 +150,11 @@ class SASRec(BaseRecommender[SASRecConfig]):
         scope = self._scope_scenario()
 
         def fields_of(adhoc: Histories) -> dict[str, np.ndarray]:
-            if scope is not None:
-                adhoc = filter_histories(adhoc, adhoc.scenario_idx == scope)
-            return {"item": adhoc.item_idx + 1}
+            return {"item": adhoc.in_scenario(scope).item_idx + 1}
 
         win, _ = batch_windows(
             users, self.config.max_len, h.indptr, {"item": h.item_idx + 1}, fields_of
         )
-        set_torch_threads()
         net.eval()
         with torch.no_grad():
             hidden = net(torch.from_numpy(win["item"]))[:, -1]
@@ -192,4 +172,4 @@ class SASRec(BaseRecommender[SASRecConfig]):
         self.net_ = _SASRecNet(self.train_state.n_items, self.config)
         load_module_arrays(self.net_, arrays)
         self.net_.eval()
-        self.scope_ = self._scope_histories()
+        self.scope_ = self.train_state.histories.in_scenario(self._scope_scenario())

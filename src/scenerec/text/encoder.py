@@ -9,26 +9,27 @@ config names the backend and the model; ``make_encoder`` builds the encoder and,
 wraps it in the on-disk embedding cache so that texts already encoded with the same fingerprint
 are never encoded again.
 
+The backends live in ``scenerec.text.backends`` and import this module, never the reverse: the
+registry names each built-in backend by a ``"module:Class"`` string that is imported on first
+use, so importing this module loads neither torch nor onnxruntime.
+
 Encoders hold no global state and are callable per batch, so they can be mapped over a Ray
 Data dataset later.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import importlib
 import logging
 import re
-from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from scenerec.config import FrozenConfig, Settings
-from scenerec.errors import ConfigError, EncoderError, SchemaError
+from scenerec.errors import ConfigError, SchemaError
 from scenerec.schema import FloatMatrix
 
 logger = logging.getLogger(__name__)
@@ -38,9 +39,6 @@ TextKind = Literal["passage", "query"]
 Models trained with asymmetric prefixes (e5, bge) need to know."""
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-
-# Show a progress bar by default only for inputs this large (small calls stay quiet).
-PROGRESS_MIN_TEXTS = 10_000
 
 
 @runtime_checkable
@@ -165,20 +163,61 @@ class EncoderConfig(FrozenConfig):
 
 # --------------------------------------------------------------------------- registry
 EncoderFactory = Callable[[EncoderConfig, Settings], TextEncoder]
-_REGISTRY: dict[str, EncoderFactory] = {}
+"""Builds an encoder from its config and the runtime settings."""
+
+#: Built-in backends: ``"module:Class"``, imported on first use; ``Class(config, settings=...)``.
+BUILTIN_BACKENDS: dict[str, str] = {
+    "sentence": "scenerec.text.backends.sentence:SentenceEncoder",
+    "onnx": "scenerec.text.backends.onnx:OnnxEncoder",
+    "hashing": "scenerec.text.backends.hashing:HashingEncoder",
+}
+_REGISTRY: dict[str, EncoderFactory | str] = dict(BUILTIN_BACKENDS)
 
 
-def register_backend(name: str, factory: EncoderFactory) -> None:
-    """Make ``EncoderConfig(backend=name)`` build encoders with ``factory(config, settings)``."""
+def register_backend(name: str, factory: EncoderFactory | str) -> None:
+    """Make ``EncoderConfig(backend=name)`` build encoders with ``factory``.
+
+    Args:
+        name: backend name (lower-case letters, digits, ``-`` or ``_``).
+        factory: a callable ``factory(config, settings)``, or a ``"module:attr"`` string naming
+            a class or function called as ``attr(config, settings=settings)``, imported only
+            when the backend is first built.
+    """
     if not re.fullmatch(r"[a-z][a-z0-9_-]*", name):
         raise ConfigError(f"backend name {name!r} must be lower-case letters, digits, - or _")
+    if isinstance(factory, str) and not re.fullmatch(r"[\w.]+:\w+", factory):
+        raise ConfigError(
+            f"backend {name!r}: factory {factory!r} must be 'package.module:attr' or a callable"
+        )
     _REGISTRY[name] = factory
 
 
 def available_backends() -> list[str]:
-    """Names of the registered backends."""
-    _register_builtins()
+    """Names of the registered backends (nothing is imported)."""
     return sorted(_REGISTRY)
+
+
+def _resolve(name: str) -> EncoderFactory:
+    """The factory of a registered backend, importing its module if it is named by a string."""
+    entry = _REGISTRY.get(name)
+    if entry is None:
+        raise ConfigError(f"unknown encoder backend {name!r}; choose one of {sorted(_REGISTRY)}")
+    if not isinstance(entry, str):
+        return entry
+    module_name, _, attr = entry.partition(":")
+    try:
+        target = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(
+            f"encoder backend {name!r}: cannot import {entry!r} ({exc}); fix the registered "
+            "name or install the package that provides it"
+        ) from exc
+
+    def factory(config: EncoderConfig, settings: Settings) -> TextEncoder:
+        encoder: TextEncoder = target(config, settings=settings)
+        return encoder
+
+    return factory
 
 
 def make_encoder(
@@ -199,17 +238,11 @@ def make_encoder(
             ``settings.cache_dir / "embeddings"``.
 
     Raises:
-        ConfigError: the backend is not registered.
+        ConfigError: the backend is not registered or its module cannot be imported.
     """
     config = config or EncoderConfig()
     settings = settings or Settings.from_env()
-    _register_builtins()
-    factory = _REGISTRY.get(config.backend)
-    if factory is None:
-        raise ConfigError(
-            f"unknown encoder backend {config.backend!r}; choose one of {sorted(_REGISTRY)}"
-        )
-    encoder = factory(config, settings)
+    encoder = _resolve(config.backend)(config, settings)
     if not cache:
         return encoder
     from scenerec.text.cache import CachedEncoder, EmbeddingCache
@@ -217,35 +250,7 @@ def make_encoder(
     return CachedEncoder(encoder, EmbeddingCache(settings.cache_dir / "embeddings"))
 
 
-def _register_builtins() -> None:
-    # Imported here, not at module level: the backends pull in torch or onnxruntime lazily and
-    # the registry must not import what it does not use.
-    if {"sentence", "onnx", "hashing"} <= _REGISTRY.keys():
-        return
-    from scenerec.text.hashing import HashingEncoder
-    from scenerec.text.onnx import OnnxEncoder
-    from scenerec.text.sentence import SentenceEncoder
-
-    _REGISTRY.setdefault("sentence", lambda c, s: SentenceEncoder(c, settings=s))
-    _REGISTRY.setdefault("onnx", lambda c, s: OnnxEncoder(c, settings=s))
-    _REGISTRY.setdefault("hashing", lambda c, s: HashingEncoder(c))
-
-
 # --------------------------------------------------------------------------- shared helpers
-def make_fingerprint(backend: str, label: str, parts: Mapping[str, object]) -> str:
-    """``<backend>-<label>-<16 hex>``: readable, file-name safe, and a hash of ``parts``.
-
-    Args:
-        backend: backend name.
-        label: short human label (the model name); sanitised.
-        parts: everything that determines the vectors, JSON-serialisable.
-    """
-    payload = json.dumps({"backend": backend, **parts}, sort_keys=True, default=str)
-    digest = hashlib.sha256(payload.encode()).hexdigest()[:16]
-    slug = re.sub(r"[^A-Za-z0-9.]+", "_", label).strip("_")[-48:] or "model"
-    return f"{backend}-{slug}-{digest}"
-
-
 def check_texts(texts: Sequence[str], *, where: str = "texts") -> list[str]:
     """A list copy of ``texts``; raises SchemaError naming the first non-string entry."""
     if isinstance(texts, str):
@@ -271,93 +276,3 @@ def l2_normalize(x: np.ndarray) -> FloatMatrix:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     out: FloatMatrix = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
     return out
-
-
-@contextmanager
-def progress_bar(
-    total: int, *, enabled: bool | None, label: str
-) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar over ``total`` texts; yields ``advance(n)``.
-
-    ``enabled=None`` shows it only on a terminal and for at least ``PROGRESS_MIN_TEXTS`` texts.
-    """
-    from rich.console import Console
-
-    console = Console(stderr=True)
-    show = enabled if enabled is not None else (total >= PROGRESS_MIN_TEXTS and console.is_terminal)
-    if not show:
-        yield lambda n: None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
-
-
-class BatchedEncoder(ABC):
-    """Base of the built-in backends: validation, prefixes, length-sorted batches, progress,
-    normalisation. Subclasses implement ``_encode_batch`` on prefixed texts."""
-
-    def __init__(self, config: EncoderConfig) -> None:
-        self.config = config
-
-    @property
-    @abstractmethod
-    def dim(self) -> int: ...
-
-    @property
-    @abstractmethod
-    def fingerprint(self) -> str: ...
-
-    @abstractmethod
-    def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        """Raw (not necessarily normalised) vectors ``(len(texts), dim)`` for one batch."""
-
-    @abstractmethod
-    def _prepare(self) -> None:
-        """Load what the backend needs before the first batch (model, session)."""
-
-    def encode(
-        self, texts: Sequence[str], *, batch_size: int | None = None, kind: TextKind = "passage"
-    ) -> FloatMatrix:
-        """See ``TextEncoder.encode``."""
-        items = check_texts(texts)
-        bs = batch_size if batch_size is not None else self.config.batch_size
-        if bs <= 0:
-            raise ConfigError(f"batch_size must be positive (got {bs})")
-        if not items:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        self._prepare()
-        prefix = self.config.prefix(kind)
-        if prefix:
-            items = [prefix + t for t in items]
-        # Longest first, so that each batch pads to similar lengths (less wasted compute) and
-        # the slowest batches come first (the time estimate is pessimistic, not optimistic).
-        order = np.argsort([-len(t) for t in items], kind="stable")
-        out = np.empty((len(items), self.dim), dtype=np.float32)
-        with progress_bar(len(items), enabled=self.config.progress, label="encoding") as advance:
-            for start in range(0, len(items), bs):
-                idx = order[start : start + bs]
-                vecs = self._encode_batch([items[i] for i in idx])
-                if vecs.shape != (len(idx), self.dim):
-                    raise EncoderError(
-                        f"{type(self).__name__} returned shape {vecs.shape} for a batch of "
-                        f"{len(idx)} texts (expected ({len(idx)}, {self.dim}))"
-                    )
-                out[idx] = l2_normalize(vecs)
-                advance(len(idx))
-        return out

@@ -27,6 +27,7 @@ from pydantic import Field
 
 from scenerec.config import FrozenConfig
 from scenerec.data.dataset import Dataset
+from scenerec.data.histories import decay
 from scenerec.errors import ConfigError, SchemaError
 from scenerec.schema import C, FloatMatrix
 from scenerec.text.embeddings import QueryEmbeddings, normalize_query
@@ -58,8 +59,51 @@ def _decayed_weights(
         age = ref[users] - ts
     else:
         age = np.maximum(float(now) - ts, 0.0)
-    decayed: npt.NDArray[np.float64] = weights * np.exp2(-age / half_life_s)
-    return decayed
+    out: npt.NDArray[np.float64] = weights * decay(age, half_life_s)
+    return out
+
+
+def interest_sums(
+    rows: npt.NDArray[np.int64],
+    items: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
+    n_rows: int,
+    item_vectors: FloatMatrix,
+    *,
+    queries: npt.NDArray[np.int64] | None = None,
+    query_vectors: FloatMatrix | None = None,
+    query_weight: float = 1.0,
+) -> npt.NDArray[np.float64]:
+    """The decayed interest sum of each row: ``sum_events w * (item vector + query_weight *
+    query vector)``, float64 ``(n_rows, dim)``; its direction is a user's interest vector.
+
+    This is the one definition of a decayed interest vector: ``user_interest_vectors`` returns
+    these sums normalised, and ``ScenarioFusion`` keeps them un-normalised so that a new event
+    updates them in O(dim).
+
+    Args:
+        rows: (n_events,) output row of each event (e.g. ``user * n_scenarios + scenario``).
+        items: (n_events,) item rows of ``item_vectors``.
+        weights: (n_events,) behaviour weight times time decay.
+        n_rows: number of output rows.
+        item_vectors: (n_items, dim) float32, zero rows for items without text.
+        queries: (n_events,) rows of ``query_vectors``, -1 for events without a query.
+        query_vectors: (n_queries, dim) float32.
+        query_weight: weight of an event's query relative to its item.
+    """
+    n_items = item_vectors.shape[0]
+    x = sp.csr_matrix((weights, (rows, items)), shape=(n_rows, n_items))
+    out = np.asarray(x @ item_vectors.astype(np.float64))
+    if queries is None or query_vectors is None or query_weight <= 0:
+        return out
+    ok = queries >= 0
+    if ok.any():
+        xq = sp.csr_matrix(
+            (weights[ok] * query_weight, (rows[ok], queries[ok])),
+            shape=(n_rows, len(query_vectors)),
+        )
+        out += np.asarray(xq @ query_vectors.astype(np.float64))
+    return out
 
 
 def user_interest_vectors(
@@ -113,16 +157,19 @@ def user_interest_vectors(
     users = ev[C.USER_IDX].to_numpy().astype(np.int64)
     rows = users * n_scen + ev[C.SCENARIO_IDX].to_numpy() if per_scenario else users
     n_rows = n_users * n_scen if per_scenario else n_users
-    agg = sp.csr_matrix(
-        (w, (rows, ev[C.ITEM_IDX].to_numpy())), shape=(n_rows, dataset.n_items)
-    ) @ item_emb.astype(np.float64)
+    q_idx = None
     if query_emb is not None and len(query_emb.queries) and C.QUERY in ev.columns:
         q_idx = query_emb.indices(ev[C.QUERY].to_list())
-        ok = q_idx >= 0
-        q_mat = sp.csr_matrix(
-            (w[ok] * query_weight, (rows[ok], q_idx[ok])), shape=(n_rows, len(query_emb.queries))
-        )
-        agg = agg + q_mat @ query_emb.vectors.astype(np.float64)
+    agg = interest_sums(
+        rows,
+        ev[C.ITEM_IDX].to_numpy().astype(np.int64),
+        w,
+        n_rows,
+        item_emb,
+        queries=q_idx,
+        query_vectors=None if query_emb is None else query_emb.vectors,
+        query_weight=query_weight,
+    )
     out = l2_normalize(np.asarray(agg))
     if not per_scenario:
         return {ALL_SCENARIOS: out}

@@ -1,0 +1,51 @@
+"""The machinery of the neural models, one concept per module.
+
+- ``model``: ``NeuralRecommender`` (the shared fit), ``NeuralConfig``, ``TrainingPlan``.
+- ``trainer``: ``Trainer`` (the training loop), ``TrainConfig``, ``TrainResult``.
+- ``checkpoint``: checkpoints as safetensors + JSON.
+- ``batches``: ``IndexBatches`` and history windows.
+- ``holdout``: the validation holdout behind early stopping.
+- ``layers``: ``CausalEncoder`` and module <-> array conversion.
+- ``optim``: ``LazyAdam`` for sparse id tables.
+"""
+
+from __future__ import annotations
+
+from scenerec.models.nn.batches import IndexBatches, batch_windows, last_windows, log_gap_buckets
+from scenerec.models.nn.holdout import Holdout
+from scenerec.models.nn.layers import CausalEncoder, load_module_arrays, module_arrays
+from scenerec.models.nn.model import NeuralConfig, NeuralRecommender, TrainingPlan
+from scenerec.models.nn.optim import LazyAdam
+from scenerec.models.nn.trainer import (
+    TrainConfig,
+    Trainer,
+    TrainingDivergedError,
+    TrainResult,
+    Wrapper,
+    config_fingerprint,
+    epoch_seed,
+    set_torch_threads,
+)
+
+__all__ = [
+    "CausalEncoder",
+    "Holdout",
+    "IndexBatches",
+    "LazyAdam",
+    "NeuralConfig",
+    "NeuralRecommender",
+    "TrainConfig",
+    "TrainResult",
+    "Trainer",
+    "TrainingDivergedError",
+    "TrainingPlan",
+    "Wrapper",
+    "batch_windows",
+    "config_fingerprint",
+    "epoch_seed",
+    "last_windows",
+    "load_module_arrays",
+    "log_gap_buckets",
+    "module_arrays",
+    "set_torch_threads",
+]

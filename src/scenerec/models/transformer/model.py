@@ -1,0 +1,352 @@
+"""CrossScenarioTransformer: one causal transformer over a user's mixed history in every scenario,
+with items represented by their language-model text embedding. scenerec's flagship model.
+
+Items are their text vector (whitened, then projected by a mixture of experts, as in UniSRec,
+Hou et al., 2022) plus an id embedding. The id embedding is dropped at random in training so
+that text alone still ranks well: items with no interactions (new items) are recommended from
+their text, items without text fall back to their id. With ``scenario_adapters`` each expert's
+weights are the product of shared and per-scenario weights (STAR, Sheng et al., 2021). A user's
+whole history across scenarios is one sequence; each event's token adds embeddings of its
+scenario, behaviour, recency position and bucketised log time gap to the previous event. The
+output at the newest event, plus the embedding of the *target* scenario (the query), reads out
+the user's interest for that scenario, so users with no history in the target scenario still get
+recommendations from what they did elsewhere. Training predicts, at every position whose next
+event lies in a target scenario, that next item against the scenario's items (full softmax, or a
+sampled softmax for large catalogues). Use it when users act in several scenarios, when items
+have text, or when new items must be recommended before anyone has used them.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import nn
+
+from scenerec.data.histories import Histories
+from scenerec.errors import ConfigError
+from scenerec.models.nn import (
+    Holdout,
+    IndexBatches,
+    NeuralRecommender,
+    TrainingPlan,
+    batch_windows,
+    last_windows,
+    load_module_arrays,
+    log_gap_buckets,
+    module_arrays,
+)
+from scenerec.models.state import TrainState, UserBatch
+from scenerec.models.transformer.config import CrossScenarioTransformerConfig
+from scenerec.models.transformer.net import TransformerBatch, TransformerNet, fit_whitening, whiten
+from scenerec.schema import FloatMatrix, IdxArray
+from scenerec.text import ItemEmbeddings
+
+logger = logging.getLogger(__name__)
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]):
+    """Text-and-id item vectors, a causal transformer over the mixed history, a scenario query.
+
+    Item text comes from ``set_item_embeddings`` (precomputed ``ItemEmbeddings``, e.g. from
+    ``scenerec.text.encode_items``) or, when none were set, from ``config.encoder`` at ``fit``.
+    """
+
+    config_class = CrossScenarioTransformerConfig
+    name = "cross_scenario_transformer"
+
+    def __init__(self, config: CrossScenarioTransformerConfig | None = None) -> None:
+        super().__init__(config)
+        self._embeddings: ItemEmbeddings | None = None
+        self.encoder_fingerprint: str | None = None
+
+    def set_item_embeddings(self, embeddings: ItemEmbeddings) -> Self:
+        """Use these text vectors at the next ``fit`` instead of encoding the catalogue.
+
+        Rows are matched by item id; items absent from ``embeddings`` (or with
+        ``has_text=False``) have no text and use their id embedding only.
+        """
+        self._embeddings = embeddings
+        return self
+
+    # ------------------------------------------------------------------ features
+    def _text_features(self, data: TrainState) -> tuple[FloatMatrix, BoolArray]:
+        """Raw text vectors (n_items, dim) and the has-text mask, aligned with the item vocab."""
+        cfg = self.config
+        none = np.zeros((data.n_items, 1), np.float32), np.zeros(data.n_items, bool)
+        if not cfg.use_text:
+            return none
+        emb = self._embeddings
+        if emb is None and cfg.encoder is not None and data.catalog is not None:
+            from scenerec.text import encode_items, make_encoder
+
+            emb = encode_items(data.catalog, make_encoder(cfg.encoder), cfg.template)
+        if emb is None:
+            logger.info("%s: no item text (encoder=None, no embeddings set): ids only", self.name)
+            return none
+        self.encoder_fingerprint = emb.fingerprint
+        return emb.aligned(data.vocabularies["items"].to_list())
+
+    def _event_fields(self, h: Histories) -> dict[str, np.ndarray]:
+        """Per-event token features of histories (unknown scenario -1 -> its own id)."""
+        n_s = self.train_state.n_scenarios
+        n_b = max(len(self.train_state.vocabularies["behaviors"]), 1)
+        return {
+            "item": h.item_idx,
+            "scen": np.where(h.scenario_idx < 0, n_s, h.scenario_idx),
+            "beh": np.clip(h.behavior_idx, 0, n_b - 1),
+            "gap": log_gap_buckets(h.timestamp, h.indptr, self.config.time_buckets),
+        }
+
+    def _build(
+        self, text: FloatMatrix, has_text: BoolArray, has_events: BoolArray, home: IdxArray
+    ) -> TransformerNet:
+        v = self.train_state.vocabularies
+        return TransformerNet(
+            self.config,
+            len(v["items"]),
+            len(v["scenarios"]),
+            len(v["behaviors"]),
+            torch.from_numpy(text),
+            torch.from_numpy(has_text),
+            torch.from_numpy(has_events),
+            torch.from_numpy(home),
+        )
+
+    def _target_scenarios(self) -> IdxArray:
+        names = self.config.target_scenarios
+        if names is None:
+            return np.arange(self.train_state.n_scenarios, dtype=np.int64)
+        return np.array([self.train_state.scenario_index(n) for n in names], dtype=np.int64)
+
+    # ------------------------------------------------------------------ fit
+    def _holdout_scope(self, data: TrainState) -> tuple[Histories, IdxArray | None]:
+        return data.histories, self._target_scenarios()
+
+    def _plan(self, data: TrainState, holdout: Holdout) -> TrainingPlan:
+        cfg = self.config
+        h_all = data.histories
+        raw, has_text = self._text_features(data)
+        if not cfg.use_ids and not has_text.any():
+            raise ConfigError(
+                "CrossScenarioTransformer has neither ids (use_ids=false) nor item text. "
+                "Fix: set use_ids=true, or give text via config.encoder or set_item_embeddings"
+            )
+        self.text_mean_, self.text_proj_ = fit_whitening(
+            raw, has_text, cfg.whiten_dim, cfg.whiten_shrinkage
+        )
+        text = whiten(raw, has_text, self.text_mean_, self.text_proj_)
+        has_events = h_all.item_counts(data.n_items) > 0
+        home = _home_scenarios(h_all, data.scenario_items, data.n_items, data.n_scenarios)
+        self._features = (text, has_text, has_events, home)
+        h = h_all.filter(holdout.keep)
+        fields = self._event_fields(h)
+        rows = np.flatnonzero(h.lengths() >= 2)
+        win, valid = last_windows(h.indptr, rows, cfg.max_len + 1, fields)
+        targets = self._target_scenarios()
+        is_target = np.zeros(data.n_scenarios + 1, bool)
+        is_target[targets] = True
+        cand_items = {
+            int(s): data.scenario_items[int(s)]
+            for s in targets
+            if len(data.scenario_items.get(int(s), ())) > 0
+        }
+
+        def collate(batch: IdxArray, rng: np.random.Generator) -> TransformerBatch:
+            return _collate(
+                {k: v[batch] for k, v in win.items()},
+                valid[batch],
+                is_target,
+                cand_items,
+                cfg.n_negatives,
+                rng,
+            )
+
+        net = self._build(text, has_text, has_events, home)
+
+        def score(users: IdxArray, s: int, items: IdxArray) -> np.ndarray:
+            vecs = net.item_vectors(torch.arange(data.n_items))
+            return self._score_with(net, vecs, h, UserBatch(users, s, data), items, fields)
+
+        def loss_fn(module: nn.Module, batch: TransformerBatch) -> torch.Tensor:
+            out: torch.Tensor = module(batch)
+            return out
+
+        lengths = np.minimum(h.lengths()[rows], cfg.max_len + 1)
+        return TrainingPlan(
+            net=net,
+            loader=IndexBatches(
+                len(rows), cfg.train.batch_size, collate, seed=self.seed, lengths=lengths
+            ),
+            loss=loss_fn,
+            score=score,
+            info={
+                "sequences": len(rows),
+                "items_with_text": int(has_text.sum()),
+                "items_with_events": int(has_events.sum()),
+            },
+        )
+
+    def _keep(self, net: nn.Module) -> None:
+        if not isinstance(net, TransformerNet):
+            raise TypeError(f"expected the transformer network, got {type(net).__name__}")
+        self._set_net(net, *self._features)
+        del self._features
+
+    def _set_net(
+        self,
+        net: TransformerNet,
+        text: FloatMatrix,
+        has_text: BoolArray,
+        has_events: BoolArray,
+        home: IdxArray,
+    ) -> None:
+        net.eval()
+        self.net_ = net
+        self.text_ = text
+        self.has_text_ = has_text
+        self.has_events_ = has_events
+        self.home_ = home
+        with torch.no_grad():
+            self.item_vectors_ = net.item_vectors(torch.arange(len(has_text)))
+        self.fields_ = self._event_fields(self.train_state.histories)
+
+    # ------------------------------------------------------------------ score
+    def _score_with(
+        self,
+        net: TransformerNet,
+        vecs: torch.Tensor,
+        h: Histories,
+        users: UserBatch,
+        items: IdxArray,
+        fields: dict[str, np.ndarray] | None = None,
+    ) -> FloatMatrix:
+        """Scores of ``items`` for ``users`` whose training histories are ``h``."""
+        known = fields if fields is not None else self._event_fields(h)
+        win, valid = batch_windows(users, self.config.max_len, h.indptr, known, self._event_fields)
+        n_s = self.train_state.n_scenarios
+        if users.scenario_idx is not None:
+            query = np.full(len(users), users.scenario_idx, np.int64)
+        else:  # no target scenario: read out for the scenario of the newest event
+            query = np.where(valid[:, -1], win["scen"][:, -1], n_s).astype(np.int64)
+        net.eval()
+        with torch.no_grad():
+            t = {k: torch.from_numpy(v.astype(np.int64)) for k, v in win.items()}
+            ok = torch.from_numpy(valid)
+            hidden = net.encode(vecs[t["item"]], t["scen"], t["beh"], t["gap"], ok)
+            user = net.readout(hidden[:, -1], torch.from_numpy(query))
+            scores = user @ vecs[torch.from_numpy(np.asarray(items, np.int64))].T
+        out: FloatMatrix = scores.numpy().astype(np.float32, copy=False)
+        return out
+
+    def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
+        return self._score_with(
+            self.net_, self.item_vectors_, self.train_state.histories, users, items, self.fields_
+        )
+
+    # ------------------------------------------------------------------ persistence
+    def _arrays(self) -> dict[str, np.ndarray]:
+        out = module_arrays(self.net_)
+        out.update(
+            {
+                "text": self.text_,
+                "has_text": self.has_text_,
+                "has_events": self.has_events_,
+                "home": self.home_,
+                "text_mean": self.text_mean_,
+                "text_proj": self.text_proj_,
+            }
+        )
+        return out
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        self.text_mean_ = arrays["text_mean"]
+        self.text_proj_ = arrays["text_proj"]
+        text, has_text = arrays["text"], arrays["has_text"].astype(bool)
+        has_events, home = arrays["has_events"].astype(bool), arrays["home"].astype(np.int64)
+        net = self._build(text, has_text, has_events, home)
+        load_module_arrays(net, arrays)
+        self._set_net(net, text, has_text, has_events, home)
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        return {"encoder_fingerprint": self.encoder_fingerprint}
+
+    def _restore_extra(self, extra: dict[str, Any]) -> None:
+        self.encoder_fingerprint = extra.get("encoder_fingerprint")
+
+
+def _collate(
+    w: dict[str, np.ndarray],
+    ok: BoolArray,
+    is_target: BoolArray,
+    cand_items: dict[int, IdxArray],
+    n_negatives: int,
+    rng: np.random.Generator,
+) -> TransformerBatch:
+    """One training batch from the windows of its users (see ``TransformerBatch``)."""
+    first = int(np.argmax(ok.any(axis=0)))
+    w = {k: v[:, first:] for k, v in w.items()}
+    ok = ok[:, first:]
+    inp_ok, tgt_ok = ok[:, :-1], ok[:, 1:]
+    tgt_scen = w["scen"][:, 1:]
+    pred = inp_ok & tgt_ok & is_target[tgt_scen]
+    r, c = np.nonzero(pred)
+    tgt_items = w["item"][:, 1:][r, c]
+    tgt_s = tgt_scen[r, c]
+    cands: dict[int, IdxArray] = {}
+    sampled: set[int] = set()
+    for s in np.unique(tgt_s).tolist():
+        pool = cand_items.get(int(s))
+        if pool is None:
+            continue
+        if 0 < n_negatives < len(pool):
+            cands[int(s)] = pool[rng.integers(0, len(pool), n_negatives)]
+            sampled.add(int(s))
+        else:
+            cands[int(s)] = pool
+    hist = w["item"][:, :-1]
+    parts = [hist[inp_ok], tgt_items, *cands.values()]
+    unique, inv = np.unique(np.concatenate(parts), return_inverse=True)
+    n_hist = int(inp_ok.sum())
+    local_hist = np.zeros(hist.shape, np.int64)
+    local_hist[inp_ok] = inv[:n_hist]
+    local_tgt = inv[n_hist : n_hist + len(tgt_items)]
+    local_c: dict[int, torch.Tensor] = {}
+    at = n_hist + len(tgt_items)
+    for s, pool in cands.items():
+        local_c[s] = torch.from_numpy(inv[at : at + len(pool)].astype(np.int64))
+        at += len(pool)
+    return TransformerBatch(
+        items=torch.from_numpy(local_hist),
+        scen=torch.from_numpy(w["scen"][:, :-1].astype(np.int64)),
+        beh=torch.from_numpy(w["beh"][:, :-1].astype(np.int64)),
+        gap=torch.from_numpy(w["gap"][:, :-1].astype(np.int64)),
+        valid=torch.from_numpy(inp_ok),
+        rows=torch.from_numpy(r.astype(np.int64)),
+        cols=torch.from_numpy(c.astype(np.int64)),
+        target=torch.from_numpy(local_tgt.astype(np.int64)),
+        target_scen=torch.from_numpy(tgt_s.astype(np.int64)),
+        unique=torch.from_numpy(unique.astype(np.int64)),
+        candidates=local_c,
+        sampled=frozenset(sampled),
+    )
+
+
+def _home_scenarios(
+    h: Histories, scenario_items: dict[int, IdxArray], n_items: int, n_scenarios: int
+) -> IdxArray:
+    """Each item's most frequent scenario in the events; for items without events, the first
+    scenario whose catalogue lists it; ``n_scenarios`` when neither is known."""
+    home = np.full(n_items, n_scenarios, np.int64)
+    for s in sorted(scenario_items, reverse=True):  # lowest scenario wins among catalogue ones
+        home[scenario_items[s]] = s
+    in_events = h.home_scenarios(n_items, n_scenarios)
+    return np.where(in_events >= 0, in_events, home)
+
+
+__all__ = ["CrossScenarioTransformer"]

@@ -1,0 +1,152 @@
+"""The shared training loop: convergence, seeding, divergence, early stopping, checkpoints."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+from scenerec.errors import ConfigError
+from scenerec.models.nn import TrainConfig, Trainer, TrainingDivergedError
+from tests.models.nn.helpers import (
+    X,
+    Y,
+    mse_loss,
+    mse_on_all,
+    same_weights,
+    snapshot,
+    tiny_loader,
+    tiny_model,
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    # Tiny models gain nothing from threads, and on a busy 2-core machine spinning threads
+    # make each step many times slower.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_training_lowers_the_loss_and_reports_each_epoch() -> None:
+    model = tiny_model()
+    before = mse_on_all(model)
+    result = Trainer(TrainConfig(epochs=15, lr=0.02), seed=0).fit(model, tiny_loader(), mse_loss)
+    assert result.epochs_run == 15 and result.stopped == "max_epochs"
+    assert [row["epoch"] for row in result.history] == list(range(1, 16))
+    assert mse_on_all(model) < 0.1 * before
+    assert result.history[-1]["loss"] < result.history[0]["loss"]
+
+
+def test_same_seed_gives_identical_weights() -> None:
+    a, b = tiny_model(), tiny_model()
+    Trainer(TrainConfig(epochs=3, lr=0.02), seed=5).fit(a, tiny_loader(), mse_loss)
+    Trainer(TrainConfig(epochs=3, lr=0.02), seed=5).fit(b, tiny_loader(), mse_loss)
+    assert same_weights(snapshot(a), snapshot(b))
+
+
+def test_nan_loss_raises_naming_the_epoch_and_batch() -> None:
+    calls = {"n": 0}
+
+    def loss(model: nn.Module, batch: Any) -> torch.Tensor:
+        calls["n"] += 1
+        out = mse_loss(model, batch)
+        return out * float("nan") if calls["n"] == len(tiny_loader()) + 3 else out
+
+    with pytest.raises(TrainingDivergedError, match=r"epoch 2, batch 3"):
+        Trainer(TrainConfig(epochs=5), seed=0).fit(tiny_model(), tiny_loader(), loss)
+
+
+def test_gradient_clipping_bounds_each_update() -> None:
+    model = nn.Linear(4, 1)
+    before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    loader = [(X * 100, Y * 100)]  # a huge gradient
+    Trainer(TrainConfig(epochs=1, grad_clip=0.1), seed=0).fit(
+        model, loader, mse_loss, optimizer=opt
+    )
+    after = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert float((after - before).norm()) == pytest.approx(0.1, rel=1e-4)
+
+
+def test_early_stopping_keeps_the_best_epoch_weights() -> None:
+    metrics = iter([0.1, 0.5, 0.3, 0.2, 0.4, 0.9, 0.9])
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def validate(model: nn.Module) -> float:
+        snapshots.append(snapshot(model))
+        return next(metrics)
+
+    model = tiny_model()
+    cfg = TrainConfig(epochs=7, lr=0.02, patience=3)
+    result = Trainer(cfg, seed=0).fit(model, tiny_loader(), mse_loss, validate=validate)
+    assert result.stopped == "early_stopping"
+    assert result.epochs_run == 5  # best at epoch 2, then three epochs without improvement
+    assert result.best_epoch == 2 and result.best_metric == 0.5
+    assert same_weights(snapshot(model), snapshots[1])
+    assert [row["metric"] for row in result.history] == [0.1, 0.5, 0.3, 0.2, 0.4]
+
+
+def test_time_budget_stops_before_an_epoch_that_would_overrun() -> None:
+    cfg = TrainConfig(epochs=50, max_minutes=1e-9)
+    result = Trainer(cfg, seed=0).fit(tiny_model(), tiny_loader(), mse_loss)
+    assert result.stopped == "time_budget" and result.epochs_run == 1
+
+
+def test_resuming_from_a_checkpoint_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    straight = tiny_model()
+    Trainer(TrainConfig(epochs=5, lr=0.02), seed=1).fit(straight, tiny_loader(), mse_loss)
+
+    ckpt = tmp_path / "ckpt"
+    first = tiny_model()
+    Trainer(TrainConfig(epochs=3, lr=0.02, checkpoint_dir=ckpt), seed=1, fingerprint="f").fit(
+        first, tiny_loader(), mse_loss
+    )
+    assert sorted(p.name for p in ckpt.iterdir()) == ["checkpoint.json", "last.safetensors"]
+    assert json.loads((ckpt / "checkpoint.json").read_text())["epochs_run"] == 3
+
+    resumed = tiny_model(seed=99)  # different initial weights: they must come from the checkpoint
+    result = Trainer(
+        TrainConfig(epochs=5, lr=0.02, checkpoint_dir=ckpt), seed=1, fingerprint="f"
+    ).fit(resumed, tiny_loader(), mse_loss)
+    assert result.epochs_run == 5 and len(result.history) == 5
+    assert same_weights(snapshot(resumed), snapshot(straight))
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=1, checkpoint_dir=tmp_path)
+    Trainer(cfg, seed=0, fingerprint="model-a").fit(tiny_model(), tiny_loader(), mse_loss)
+    with pytest.raises(ConfigError, match="another model config"):
+        Trainer(cfg, seed=0, fingerprint="model-b").fit(tiny_model(), tiny_loader(), mse_loss)
+
+
+def test_wrap_replaces_model_optimizer_and_loader() -> None:
+    seen: dict[str, Any] = {}
+    other_batches = [(X[:8], Y[:8])]
+
+    def wrap(model: nn.Module, opt: torch.optim.Optimizer, loader: Any) -> Any:
+        seen["called"] = True
+        return model, opt, other_batches
+
+    def loss(model: nn.Module, batch: Any) -> torch.Tensor:
+        seen.setdefault("sizes", []).append(len(batch[0]))
+        return mse_loss(model, batch)
+
+    Trainer(TrainConfig(epochs=2), seed=0).fit(tiny_model(), tiny_loader(), loss, wrap=wrap)
+    assert seen["called"] and seen["sizes"] == [8, 8]
+
+
+def test_a_run_cut_by_the_time_budget_resumes_to_the_end(tmp_path: Path) -> None:
+    cut = TrainConfig(epochs=4, max_minutes=1e-9, checkpoint_dir=tmp_path)
+    first = Trainer(cut, seed=0, fingerprint="f").fit(tiny_model(), tiny_loader(), mse_loss)
+    assert first.stopped == "time_budget" and first.epochs_run == 1
+    rest = cut.model_copy(update={"max_minutes": None})
+    second = Trainer(rest, seed=0, fingerprint="f").fit(tiny_model(), tiny_loader(), mse_loss)
+    assert second.stopped == "max_epochs" and second.epochs_run == 4
