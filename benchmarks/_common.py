@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import itertools
 import json
 import logging
@@ -97,6 +96,9 @@ class BenchModel:
         cold: also run the cross-scenario benchmark's cold-in-target protocol (the test users'
             own target-scenario history removed before fitting).
         max_seeds: run at most this many of the requested seeds (slow neural models).
+        tune: search this row's parameters on the validation split (``--tune N`` trials,
+            the same for every tuned row).
+        new_items: also run the new-item protocol (a cross-scenario benchmark's).
         enabled: run by default; ``False`` runs only when ``--models`` names it.
         note: shown beside the row.
     """
@@ -110,6 +112,8 @@ class BenchModel:
     scopes: list[str] = field(default_factory=lambda: ["target", "all"])
     cold: bool = False
     max_seeds: int | None = None
+    tune: bool = False
+    new_items: bool = False
     enabled: bool = True
     note: str = ""
 
@@ -152,18 +156,10 @@ def select_specs(specs: list[BenchModel], wanted: str | None) -> list[BenchModel
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated by ``override``; nested mappings merge, and a dotted key ``a.b`` sets
-    ``base["a"]["b"]`` (so grids can name fields of a config section)."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        head, _, rest = key.partition(".")
-        if rest:
-            value = {rest: value}
-        if isinstance(value, dict) and isinstance(out.get(head), dict):
-            out[head] = deep_merge(out[head], value)
-        else:
-            out[head] = copy.deepcopy(value)
-    return out
+    """The library's ``scenerec.config.merge_params`` (dotted keys set one field of a section)."""
+    from scenerec.config import merge_params
+
+    return merge_params(base, override)
 
 
 def grid_points(grid: dict[str, list[Any]]) -> list[dict[str, Any]]:

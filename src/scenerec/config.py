@@ -7,6 +7,7 @@ environment variables.
 
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Any, Self
@@ -55,6 +56,22 @@ class FrozenConfig(BaseModel):
         if not p.exists():
             raise ConfigError(f"{p}: config file not found")
         return cls.from_yaml(p.read_text(encoding="utf-8"), source=str(p))
+
+
+def merge_params(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override`` (neither is changed): nested mappings merge, and a
+    dotted key ``a.b`` sets ``base["a"]["b"]``, so an override can name one field of a config
+    section (``train.lr``) and keep the section's other fields."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        head, _, rest = key.partition(".")
+        if rest:
+            value = {rest: value}
+        if isinstance(value, dict) and isinstance(out.get(head), dict):
+            out[head] = merge_params(out[head], value)
+        else:
+            out[head] = copy.deepcopy(value)
+    return out
 
 
 def _describe(exc: ValidationError, name: str, source: str | None) -> str:

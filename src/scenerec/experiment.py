@@ -23,10 +23,13 @@ from scenerec.data.dataset import Dataset
 from scenerec.data.io import read_catalog, scan_events
 from scenerec.data.split import Split, SplitSpec, make_split
 from scenerec.errors import ConfigError
+from scenerec.eval.compare import strongest_baseline
 from scenerec.eval.protocol import EvalResult, compare_models, evaluate
 from scenerec.models.query import FitOptions
-from scenerec.models.registry import ModelSpec, build_model
+from scenerec.models.registry import OWN_MODELS, ModelSpec, build_model
+from scenerec.models.runs import save_catalog
 from scenerec.text.encoder import EncoderConfig
+from scenerec.tune import TuneResult, TuneSpec, space_of, tune_model
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,7 @@ class ExperimentConfig(FrozenConfig):
     encoder: EncoderConfig | None = None
     models: tuple[ModelSpec, ...] = (ModelSpec(name="popularity"),)
     eval: EvalSpec = EvalSpec()
+    tune: TuneSpec = TuneSpec()
 
 
 @dataclass
@@ -194,11 +198,13 @@ def run_experiment(
             evals[proto][spec.display] = ev
         result.models[spec.display] = entry
         if out_dir is not None:
-            model.save(out_dir / "runs" / _slug(spec.display))
+            save_catalog(model.save(out_dir / "runs" / _slug(spec.display)), ds.catalog)
     if len(cfg.models) > 1:
         metric = f"ndcg@{max(cfg.eval.ks)}"
+        ours = [s.display for s in cfg.models if s.name in OWN_MODELS]
         for proto in cfg.eval.protocols:
-            result.comparisons.extend(compare_models(evals[proto], metric))
+            base = strongest_baseline(evals[proto], metric, ours=ours)
+            result.comparisons.extend(compare_models(evals[proto], metric, baseline=base))
     return result
 
 
@@ -226,8 +232,7 @@ def train_models(
         say(f"fitting {spec.display}")
         model = build_model(spec, encoder=cfg.encoder).fit(ds)
         path = out if len(cfg.models) == 1 else out / _slug(spec.display)
-        model.save(path)
-        ds.catalog.drop("item_idx").write_parquet(path / "catalog.parquet")
+        save_catalog(model.save(path), ds.catalog)
         paths[spec.display] = path
     return paths
 
@@ -257,3 +262,57 @@ def demo_config() -> ExperimentConfig:
         ),
         eval=EvalSpec(ks=(10,)),
     )
+
+
+def run_tuning(
+    cfg: ExperimentConfig,
+    *,
+    trials: int | None = None,
+    progress: Progress | None = None,
+    options: FitOptions | None = None,
+) -> list[TuneResult]:
+    """Tune every configured model on the validation split (``scenerec tune``).
+
+    The split is the experiment's own, with a validation part: leave-last-out gets
+    ``valid: true``; a public release's predefined split must ship one. The test part is never
+    read. Every model gets the same number of trials (``trials`` or ``cfg.tune.trials``).
+    """
+    say = progress or (lambda msg: log.info(msg))
+    options = options or FitOptions.from_env()
+    say("loading and cleaning data")
+    ds, _, given = load_data(cfg.data, cfg.cleaning)
+    spec = cfg.split
+    if spec.method == "leave-last-out" and not spec.valid:
+        spec = spec.model_copy(update={"valid": True})
+    split = make_split(ds, spec, given)
+    if split.valid is None or split.valid.height == 0:
+        raise ConfigError(
+            f"split.method {spec.method!r} gives no validation events to tune on; use "
+            "leave-last-out, a ratio split with three parts, or a release that ships a valid split"
+        )
+    train = ds.subset(split.train, name=f"{ds.name}/train")
+    budget = trials or cfg.tune.trials
+    results = []
+    for m in cfg.models:
+        space = space_of(m, cfg.tune.spaces)
+        say(f"tuning {m.display}: {budget} trials over {sorted(space)}")
+
+        def report(n: int, value: float, _params: dict[str, Any], label: str = m.display) -> None:
+            say(f"{label} trial {n + 1}/{budget}: NDCG@{cfg.tune.k} {value:.4f}")
+
+        results.append(
+            tune_model(
+                m,
+                train,
+                split.valid,
+                trials=budget,
+                space=space,
+                k=cfg.tune.k,
+                seed=cfg.tune.seed,
+                encoder=cfg.encoder,
+                options=options,
+                scenarios=cfg.eval.scenarios,
+                on_trial=report,
+            )
+        )
+    return results

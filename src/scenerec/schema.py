@@ -45,6 +45,7 @@ class Columns:
 
     # Bookkeeping added by readers and the cleaner.
     ROW: Final = "source_row"  # 1-based data row number in the source file (header excluded)
+    PARSE_ERROR: Final = "parse_error"  # why a JSON Lines line could not be read (else null)
     REASON: Final = "reason"
     DETAIL: Final = "detail"
 

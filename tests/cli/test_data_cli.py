@@ -167,3 +167,121 @@ def test_split_of_raw_text_events_asks_to_clean_first(tmp_path: Path) -> None:
         code, out, err = run("data", "split", str(f), str(tmp_path / "parts"), "-m", method)
         assert code == 1 and "integer seconds" in err and "clean" in err, err
         assert "Traceback" not in err + out
+
+
+# ---------------------------------------------------------------------------------- issue 12
+def write_events(path: Path, extra: str = "") -> Path:
+    path.write_text(HEADER + GOOD + extra)
+    return path
+
+
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink", "dotdot"])
+def test_clean_never_writes_over_its_input(tmp_path: Path, how: str) -> None:
+    src = write_events(tmp_path / "events.csv")
+    before = src.read_bytes()
+    out = {
+        "same": src,
+        "symlink": tmp_path / "alias.csv",
+        "hardlink": tmp_path / "hard.csv",
+        "dotdot": tmp_path / "sub" / ".." / "events.csv",
+    }[how]
+    if how == "symlink":
+        out.symlink_to(src)
+    elif how == "hardlink":
+        out.hardlink_to(src)
+    code, _, err = run("data", "clean", str(src), str(out))
+    assert code == 1 and "would overwrite the input" in one_line(err), err
+    assert src.read_bytes() == before
+    code, _, err = run("data", "clean", str(src), str(tmp_path / "c.parquet"), "-q", str(src))
+    assert code == 1 and src.read_bytes() == before
+
+
+def test_compressed_inputs_and_a_folder_of_events_and_catalog(tmp_path: Path) -> None:
+    import gzip
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "events.csv.gz").write_bytes(gzip.compress((HEADER + GOOD).encode()))
+    (folder / "items.csv").write_text("item_id,title\n" + "".join(f"i{i},T{i}\n" for i in range(6)))
+    code, out, err = run("data", "inspect", str(folder), "--json")
+    assert code == 0, err
+    import json
+
+    stats = json.loads(out)
+    assert stats["overall"]["events"] == 36 and stats["catalog_items"] == 6
+    code, _, err = run("data", "clean", str(folder / "events.csv.gz"), str(tmp_path / "c.parquet"))
+    assert code == 0, err
+    assert pl.read_parquet(tmp_path / "c.parquet").height == 36
+
+
+def test_a_catalog_on_its_own_is_recognised(tmp_path: Path) -> None:
+    cat = tmp_path / "items.csv"
+    cat.write_text("item_id,title\ni1,Boots\ni2,Tent\ni1,Again\n")
+    code, out, err = run("data", "inspect", str(cat))
+    assert code == 0, err
+    assert "2 items" in out and "title" in out
+    code, _, err = run("data", "clean", str(cat), str(tmp_path / "cat.parquet"))
+    assert code == 0, err
+    assert pl.read_parquet(tmp_path / "cat.parquet")["item_id"].to_list() == ["i1", "i2"]
+    assert pl.read_parquet(tmp_path / "cat.quarantine.parquet")["reason"].to_list() == ["duplicate"]
+
+
+JSONL_GOOD = (
+    '{"user_id": "u1", "item_id": "i1", "scenario": "app", "behavior": "click", "timestamp": 5}'
+)
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("", "the file is empty"),
+        (JSONL_GOOD + "\n{broken\n", "row 2: not valid JSON"),
+        (
+            JSONL_GOOD + "\n" + JSONL_GOOD.replace('"timestamp": 5', '"timestamp": {"t": 5}'),
+            "row 2, column 'timestamp'",
+        ),
+    ],
+)
+def test_input_problems_are_one_line_never_internal_errors(
+    tmp_path: Path, content: str, words: str
+) -> None:
+    f = tmp_path / "events.jsonl"
+    f.write_text(content)
+    for cmd in ("inspect", "clean"):
+        args = ["data", cmd, str(f)] + (
+            [str(tmp_path / "o.parquet"), "--strict"] if cmd == "clean" else []
+        )
+        code, out, err = run(*args)
+        if cmd == "inspect" and content:
+            assert code == 0, err  # default rules quarantine the line
+            continue
+        assert code == 1, (cmd, err)
+        assert words in one_line(err) and "events.jsonl" in err, err
+        assert "internal error" not in err and "Traceback" not in err + out
+
+
+def test_one_bad_json_line_is_quarantined_not_the_file(tmp_path: Path) -> None:
+    f = tmp_path / "events.jsonl"
+    f.write_text("\n".join([JSONL_GOOD, "{broken", JSONL_GOOD.replace("u1", "u2")]) + "\n")
+    code, _, err = run(
+        "data", "clean", str(f), str(tmp_path / "o.parquet"), "-q", str(tmp_path / "q.csv")
+    )
+    assert code == 0, err
+    assert pl.read_parquet(tmp_path / "o.parquet").height == 2
+    q = pl.read_csv(tmp_path / "q.csv")
+    assert q["source_row"].to_list() == [2] and q["reason"].to_list() == ["bad_line"]
+
+
+def test_units_and_behaviours_are_reported_and_strict_suggests(tmp_path: Path) -> None:
+    ms = "".join(
+        f"u{u},i{i},app,click,{(1_700_000_000 + 60 * (6 * u + i)) * 1000}\n"
+        for u in range(6)
+        for i in range(6)
+    )
+    f = tmp_path / "events.csv"
+    f.write_text(HEADER + ms + "u1,i1,app,purchse,1700000000000\n")
+    code, out, err = run("data", "clean", str(f), str(tmp_path / "o.parquet"))
+    assert code == 0, err
+    assert "milliseconds" in out and "unknown_behavior" in out
+    code, _, err = run("data", "clean", str(f), str(tmp_path / "o.parquet"), "--strict")
+    assert code == 1 and "row 37" in err and "did you mean 'purchase'" in one_line(err), err

@@ -9,19 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from scenerec.cli.main import app
+from tests.cli.helpers import tiny_config
 
 runner = CliRunner()
 
-CONFIG = """
-name: tiny
-data:
-  source: synthetic
-  synthetic: {seed: 1, n_users: 300, n_items: 200, n_events: 8000, n_topics: 12}
-split: {method: leave-last-out}
-models:
-  - {name: popularity, label: Pop, params: {scope: scenario}}
-eval: {ks: [5, 10], protocols: [full, sampled], n_negatives: 50}
-"""
+CONFIG = tiny_config("  - {name: popularity, label: Pop, params: {scope: scenario}}")
 
 
 @pytest.fixture()

@@ -142,7 +142,7 @@ def test_online_protocol_holds_exactly_for_models_that_learn_online() -> None:
     from scenerec.models.registry import MODELS, model_class
 
     online = {name for name in MODELS if isinstance(model_class(name)(), OnlineRecommender)}
-    assert online == {"popularity", "fusion"}
+    assert online == {"popularity", "fusion", "als", "ease", "itemknn"}
     for name in MODELS:  # every model is a Recommender; offline ones have no partial_fit
         model = model_class(name)()
         assert isinstance(model, Recommender)
@@ -150,7 +150,7 @@ def test_online_protocol_holds_exactly_for_models_that_learn_online() -> None:
 
 
 def test_topk_ties_break_by_lower_index_even_at_the_cut() -> None:
-    from scenerec.models.base import _topk
+    from scenerec.models.topk import topk as _topk
 
     scores = np.array(
         [[1.0, 3.0, 1.0, 1.0, 3.0, -np.inf], [0.0, 0.0, 0.0, 0.0, 0.0, 0.0]], np.float32

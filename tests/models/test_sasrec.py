@@ -67,3 +67,28 @@ def test_scenario_scope_reads_only_that_scenarios_events() -> None:
     a = m.recommend(RecQuery(history=source, scenario="a", exclude_seen=False), k=10)
     b = m.recommend(RecQuery(history=source + noise, scenario="a", exclude_seen=False), k=10)
     assert a.item_ids == b.item_ids and np.allclose(a.scores, b.scores, atol=1e-6)
+
+
+def test_a_single_scenario_model_ranks_only_its_items_and_routes_users_new_there() -> None:
+    oracle = make_oracle()
+    target = oracle.target
+    m = SASRec(_small(scenario=target)).fit(oracle.train, options=ONE)
+    n_target = len(m.items_of_scenario(target))
+    assert m.net_.items.weight.shape[0] == n_target + 1  # its scenario's items (+ padding)
+    users = m.vocab("users")
+    everyone = np.arange(len(users))
+    top, _ = m.rank_users(everyone, scenario=None, k=m.train_state.n_items)
+    ranked = top[top >= 0]
+    assert len(ranked) and np.isin(ranked, m.items_of_scenario(target)).all()
+    other, _ = m.rank_users(everyone, scenario=oracle.source, k=10)
+    assert (other == -1).all()  # another scenario's ranking: nothing it knows
+    for user in oracle.cold_users[:3]:  # no events in the target scenario
+        got = m.recommend(RecQuery(user_id=user, scenario=target), k=5)
+        assert got.fallback and all(i.startswith(f"{target}:") for i in got.item_ids)
+    warm = m.recommend(RecQuery(user_id=oracle.warm_users[0], scenario=target), k=5)
+    assert not warm.fallback
+    source_only = [
+        HistoryEvent(i, oracle.source, "click", t)
+        for t, i in enumerate(oracle.items(oracle.source, 0)[:4])
+    ]
+    assert m.recommend(RecQuery(history=source_only, scenario=target), k=5).fallback

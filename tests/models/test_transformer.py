@@ -170,10 +170,17 @@ def test_users_without_history_in_the_target_scenario_get_their_topic() -> None:
 
 
 def test_options_train_save_and_reload(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # STAR adapters, sampled softmax and encoding the catalogue inside fit (hashing backend,
-    # cached under a temporary directory).
+    # STAR adapters, sampled softmax (popularity-drawn negatives) and encoding the catalogue
+    # inside fit (hashing backend, cached under a temporary directory).
     monkeypatch.setenv("SCENEREC_CACHE_DIR", str(tmp_path / "cache"))
-    cfg = _config(epochs=5, scenario_adapters=True, n_negatives=8, encoder=_HASHING)
+    cfg = _config(
+        epochs=5,
+        scenario_adapters=True,
+        softmax_max_items=10,
+        n_negatives=8,
+        negative_power=0.5,
+        encoder=_HASHING,
+    )
     ds = _shop()
     m = CrossScenarioTransformer(cfg).fit(ds, options=ONE)
     assert m.fit_info["items_with_text"] == ds.n_items

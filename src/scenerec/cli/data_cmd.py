@@ -2,61 +2,57 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import polars as pl
 import typer
-from rich.table import Table
 
-from scenerec.cli._common import (
-    console,
-    echo_json,
-    handle_errors,
-    parse_mapping,
-    unescape_sep,
+from scenerec.cli._common import echo_json, err_console, handle_errors
+from scenerec.cli._inputs import (
+    CatalogMapOpt,
+    CatalogOpt,
+    FormatOpt,
+    Inputs,
+    MapOpt,
+    SepOpt,
+    resolve,
 )
+from scenerec.cli.output import Col, OutputOpt, num, show
 from scenerec.data.dataset import Dataset
-from scenerec.data.io import read_catalog, scan_events, write_table
+from scenerec.data.io import (
+    guard_outputs,
+    read_catalog,
+    scan_events,
+    scan_table,
+    write_table,
+    write_text_atomic,
+)
 from scenerec.errors import ConfigError
 
 app = typer.Typer(help="Inspect, clean and split behaviour logs.", no_args_is_help=True)
 
-FormatOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--format",
-        "-f",
-        help="csv, tsv, parquet, jsonl, or a public format: movielens, recbole, amazon, "
-        "llmcdsr, urllm (default: detected)",
-    ),
+PathArg = Annotated[
+    Path,
+    typer.Argument(help="events file, a catalog, a folder of events + catalog, or a public folder"),
 ]
-MapOpt = Annotated[
-    list[str] | None, typer.Option("--map", help="rename a column: THEIRS=OURS (repeatable)")
-]
-SepOpt = Annotated[str | None, typer.Option("--sep", help="CSV field separator (\\t for tab)")]
-CatalogOpt = Annotated[Path | None, typer.Option("--catalog", help="item catalog file")]
 
 
-def load_any(
-    path: Path,
-    *,
-    format: str | None,
-    mapping: dict[str, str],
-    sep: str | None,
-    catalog: Path | None,
-) -> Dataset:
-    """A Dataset from an events file (cleaned with default rules) or a public dataset folder."""
-    if path.is_dir() or (format is not None and format not in ("csv", "tsv", "parquet", "jsonl")):
+def read_inputs(inputs: Inputs) -> tuple[pl.LazyFrame, pl.DataFrame | None]:
+    """The raw events and the catalog of resolved inputs (a public folder through its adapter)."""
+    if inputs.public is not None or inputs.events is None:
         from scenerec.data.public import load_path
 
-        return load_path(path, format=format).to_dataset()
-    from scenerec.data.clean import clean_events
-
-    lf = scan_events(path, format=format, mapping=mapping, separator=sep)
-    cat = read_catalog(catalog) if catalog else None
-    result = clean_events(lf, catalog=cat, file=path)
-    return Dataset(result.events, cat, name=path.stem)
+        loaded = load_path(inputs.public or inputs.files[0], format=inputs.format)
+        return loaded.events.lazy(), loaded.catalog
+    lf = scan_events(
+        inputs.events, format=inputs.format, mapping=inputs.mapping, separator=inputs.sep
+    )
+    cat = None
+    if inputs.catalog is not None:
+        cat = read_catalog(inputs.catalog, mapping=inputs.catalog_mapping)
+    return lf, cat
 
 
 def _span(b: dict[str, Any]) -> str:
@@ -68,104 +64,176 @@ def _span(b: dict[str, Any]) -> str:
     return f"{(hi - lo) / 86400:,.0f} days"
 
 
-def stats_table(stats: dict[str, Any]) -> Table:
-    t = Table(title=f"{stats['name']}: per scenario")
-    t.add_column("scenario")
-    for col in ("users", "items", "events", "sparsity"):
-        t.add_column(col, justify="right")
-    t.add_column("top behaviours")
-    t.add_column("span", justify="right")
-    rows = [*stats["scenarios"].items(), ("ALL", stats["overall"])]
-    for name, b in rows:
+def show_stats(stats: dict[str, Any], output: str = "table") -> None:
+    """The per-scenario table of ``Dataset.stats()``."""
+    cols = [
+        Col("scenario"),
+        Col("users", lambda v: f"{v:,}", numeric=True),
+        Col("items", lambda v: f"{v:,}", numeric=True),
+        Col("events", lambda v: f"{v:,}", numeric=True),
+        Col("sparsity", num(4), numeric=True),
+        Col("top behaviours", wrap=True),
+        Col("span", numeric=True),
+    ]
+    rows = []
+    for name, b in [*stats["scenarios"].items(), ("ALL", stats["overall"])]:
         total = max(b["events"], 1)
         beh = " ".join(f"{k} {v / total:.0%}" for k, v in list(b["behaviors"].items())[:3])
-        sparsity = "-" if b["sparsity"] is None else f"{b['sparsity']:.4f}"
-        t.add_row(
-            name, f"{b['users']:,}", f"{b['items']:,}", f"{b['events']:,}", sparsity, beh, _span(b)
-        )
-    return t
+        rows.append([name, b["users"], b["items"], b["events"], b["sparsity"], beh, _span(b)])
+    show(rows, cols, title=f"{stats['name']}: per scenario", output=output)
+
+
+def _catalog_summary(path: Path, inputs: Inputs, output: str) -> None:
+    cat = read_catalog(path, format=inputs.format, mapping=inputs.catalog_mapping)
+    rows = [[c, cat[c].drop_nulls().len(), cat[c].n_unique()] for c in cat.columns]
+    if output == "json":
+        echo_json({"catalog": str(path), "items": cat.height, "columns": cat.columns})
+        return
+    cols = [Col("column"), Col("filled", numeric=True), Col("distinct", numeric=True)]
+    show(rows, cols, title=f"catalog {path.name}: {cat.height:,} items", output=output)
 
 
 @app.command("inspect")
 @handle_errors
 def inspect_cmd(
-    path: Annotated[Path, typer.Argument(help="events file, or a public dataset folder")],
+    path: PathArg,
     format: FormatOpt = None,
     mapping: MapOpt = None,
     sep: SepOpt = None,
     catalog: CatalogOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of tables")] = False,
+    catalog_mapping: CatalogMapOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (= -O json)")] = False,
+    output: OutputOpt = "table",
 ) -> None:
-    """Per scenario: users, items, events, behaviours, time span, sparsity; overlap; text."""
-    ds = load_any(
+    """Per scenario: users, items, events, behaviours, time span, sparsity; overlap; text.
+
+    A catalog on its own is recognised by its columns and summarised.
+    """
+    output = "json" if as_json else output
+    inputs = resolve(
         path,
-        format=format,
-        mapping=parse_mapping(mapping, "--map"),
-        sep=unescape_sep(sep),
         catalog=catalog,
+        format=format,
+        mapping=mapping,
+        catalog_mapping=catalog_mapping,
+        sep=sep,
     )
+    if inputs.events is None and inputs.public is None and inputs.catalog is not None:
+        _catalog_summary(inputs.catalog, inputs, output)
+        return
+    if inputs.public is not None:
+        from scenerec.data.public import load_path
+
+        ds = load_path(inputs.public, format=inputs.format).to_dataset()
+    else:
+        from scenerec.data.clean import clean_events
+
+        events, cat = read_inputs(inputs)
+        result = clean_events(events, catalog=cat, file=inputs.events)
+        rep = result.report
+        err_console.print(
+            f"cleaned with the default rules: {rep.input_rows:,} rows in, {rep.output_rows:,} "
+            f"kept ({rep.timestamp_note}); see `scenerec data clean` for the quarantine",
+            highlight=False,
+            soft_wrap=True,
+        )
+        ds = Dataset(result.events, cat, name=path.stem)
     stats = ds.stats()
-    if as_json:
+    if output == "json":
         echo_json(stats)
         return
-    console.print(stats_table(stats))
-    console.print(
-        f"users in several scenarios: [bold]{stats['users_in_several_scenarios']:,}[/]"
-        + (f"  (pairs: {stats['overlap_pairs']})" if stats["overlap_pairs"] else "")
-    )
-    console.print(
-        f"catalog items: {stats['catalog_items']:,}; without text: "
-        f"{stats['items_without_text']:,}; without events: {stats['items_without_events']:,}"
-    )
+    show_stats(stats, output)
+    if output == "table":
+        pairs = f"  (pairs: {stats['overlap_pairs']})" if stats["overlap_pairs"] else ""
+        typer.echo(f"users in several scenarios: {stats['users_in_several_scenarios']:,}{pairs}")
+        typer.echo(
+            f"catalog items: {stats['catalog_items']:,}; without text: "
+            f"{stats['items_without_text']:,}; without events: {stats['items_without_events']:,}"
+        )
+
+
+def _report_rows(rep: dict[str, Any]) -> list[list[Any]]:
+    rows: list[list[Any]] = [[reason, n] for reason, n in rep["rows_per_reason"].items() if n]
+    return [*rows, ["kept", rep["output_rows"]], ["input", rep["input_rows"]]]
 
 
 @app.command("clean")
 @handle_errors
 def clean_cmd(
-    src: Annotated[Path, typer.Argument(help="raw events (csv/tsv/parquet/jsonl)")],
+    src: PathArg,
     out: Annotated[Path, typer.Argument(help="cleaned events (.parquet, .csv or .jsonl)")],
     quarantine: Annotated[
         Path | None, typer.Option("--quarantine", "-q", help="where rejected rows go")
     ] = None,
-    strict: Annotated[bool, typer.Option("--strict", help="stop at the first bad row")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="stop at the first bad row (naming the fix)")
+    ] = False,
     format: FormatOpt = None,
     mapping: MapOpt = None,
     sep: SepOpt = None,
     catalog: CatalogOpt = None,
+    catalog_mapping: CatalogMapOpt = None,
     config: Annotated[Path | None, typer.Option("--config", help="CleaningConfig YAML")] = None,
     report_json: Annotated[
         Path | None, typer.Option("--report", help="write the report JSON")
     ] = None,
+    output: OutputOpt = "table",
 ) -> None:
-    """Validate and clean events; every row ends in OUT or in the quarantine with a reason."""
-    import json
-
-    from scenerec.data.clean import CleaningConfig, clean_events, write_quarantine
+    """Validate and clean events (or a catalog); every row ends in OUT or in the quarantine with
+    a reason. Inputs are never overwritten; outputs are written whole or not at all."""
+    from scenerec.data.clean import CleaningConfig, clean_catalog, clean_events
 
     cfg = CleaningConfig.from_file(config) if config else CleaningConfig()
     if strict:
         cfg = cfg.model_copy(update={"strict": True})
-    lf = scan_events(
-        src, format=format, mapping=parse_mapping(mapping, "--map"), separator=unescape_sep(sep)
+    inputs = resolve(
+        src,
+        catalog=catalog,
+        format=format,
+        mapping=mapping,
+        catalog_mapping=catalog_mapping,
+        sep=sep,
     )
-    cat = read_catalog(catalog) if catalog else None
-    with console.status("cleaning..."):
-        result = clean_events(lf, config=cfg, catalog=cat, file=src)
-    write_table(result.events, out)
     q = quarantine or out.with_name(out.stem + ".quarantine.parquet")
-    write_quarantine(result, q)
-    rep = result.report.to_dict()
-    t = Table(title=f"cleaning {src.name}")
-    t.add_column("rule")
-    t.add_column("rows", justify="right")
-    for reason, n in rep["rows_per_reason"].items():
-        t.add_row(reason, f"{n:,}")
-    t.add_row("[bold]kept", f"[bold]{rep['output_rows']:,}")
-    t.add_row("[bold]input", f"[bold]{rep['input_rows']:,}")
-    console.print(t)
-    console.print(f"cleaned -> {out}\nquarantine -> {q}")
+    guard_outputs([*inputs.files, config], [out, q, report_json])
+    if inputs.events is None and inputs.public is None and inputs.catalog is not None:
+        table = scan_table(inputs.catalog, format=inputs.format, separator=inputs.sep)
+        res = clean_catalog(table, file=inputs.catalog)
+        kept, rejected, rep = res.catalog, res.quarantine, res.report
+        what = f"catalog {inputs.catalog.name}"
+    else:
+        events, cat = read_inputs(inputs)
+        result = clean_events(events, config=cfg, catalog=cat, file=inputs.events or src)
+        kept, rejected, rep = result.events, result.quarantine, result.report.to_dict()
+        what = f"events {(inputs.events or src).name}"
+    write_table(kept, out)
+    write_table(rejected, q)
     if report_json:
-        report_json.write_text(json.dumps(rep, indent=2, default=str), encoding="utf-8")
+        write_text_atomic(report_json, json.dumps(rep, indent=2, default=str))
+    if output == "json":
+        echo_json(rep)
+        return
+    cols = [Col("rule"), Col("rows", lambda v: f"{v:,}", numeric=True)]
+    show(_report_rows(rep), cols, title=f"cleaning {what}", output=output)
+    if output == "table":
+        if rep.get("timestamp_note"):
+            typer.echo(f"timestamps: {rep['timestamp_note']}")
+        flagged = (rep.get("bots") or {}).get("flagged_users") or []
+        if flagged:
+            typer.echo(f"bots: {len(flagged):,} users flagged, e.g. {', '.join(flagged[:3])}")
+        typer.echo(f"cleaned -> {out}\nquarantine -> {q}")
+
+
+def _read_split_input(src: Path) -> pl.DataFrame:
+    from scenerec.data.io import detect_format, input_errors
+
+    if detect_format(src) == "parquet":
+        if not src.exists():
+            scan_table(src)  # the one-line "file not found"
+        with input_errors(src):
+            return pl.read_parquet(src)
+    with input_errors(src):
+        return scan_events(src).collect()
 
 
 @app.command("split")
@@ -222,13 +290,11 @@ def split_cmd(
         spec = SplitSpec.from_dict(fields, source="scenerec data split")
     except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from None
-    events = (
-        pl.read_parquet(src) if src.suffix in (".parquet", ".pq") else scan_events(src).collect()
-    )
-    res = spec.apply(events)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    parts_out = [out_dir / f"{name}.parquet" for name in ("train", "valid", "test")]
+    guard_outputs([src], parts_out)
+    res = spec.apply(_read_split_input(src))
     parts = {"train": res.train, "valid": res.valid, "test": res.test}
     for name, frame in parts.items():
         if frame is not None:
             write_table(frame, out_dir / f"{name}.parquet")
-            console.print(f"{name}: {frame.height:,} events -> {out_dir / (name + '.parquet')}")
+            typer.echo(f"{name}: {frame.height:,} events -> {out_dir / (name + '.parquet')}")

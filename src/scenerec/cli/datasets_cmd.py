@@ -41,3 +41,31 @@ def fetch_cmd(
 
     path = fetch(name, dest=dest, from_path=from_path)
     console.print(f"{name} -> {path}")
+
+
+@app.command("sample")
+@handle_errors
+def sample_cmd(
+    dest: Annotated[Path, typer.Argument(help="folder for events.csv and catalog.csv")],
+    users: Annotated[
+        int | None, typer.Option("--users", min=2, help="users (bots included)")
+    ] = None,
+    items: Annotated[int | None, typer.Option("--items", min=1, help="catalog size")] = None,
+    events: Annotated[int | None, typer.Option("--events", min=1, help="event rows")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="random seed")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="replace existing files")] = False,
+) -> None:
+    """Write the built-in sample platform (the data `scenerec demo` runs on) as raw files:
+    events.csv (with the malformed rows, duplicates and bots real logs have) and catalog.csv."""
+    from scenerec.data.synthetic import SyntheticConfig, generate
+    from scenerec.errors import SchemaError
+
+    sizes = {"n_users": users, "n_items": items, "n_events": events}
+    data = {"seed": seed, **{k: v for k, v in sizes.items() if v is not None}}
+    config = SyntheticConfig.from_dict(data, source="scenerec datasets sample")
+    for name in ("events.csv", "catalog.csv"):
+        if (dest / name).exists() and not force:
+            raise SchemaError("already exists", file=dest / name, fix="pass --force to replace it")
+    paths = generate(config).write(dest)
+    for name, path in paths.items():
+        console.print(f"{name} -> {path}", highlight=False)

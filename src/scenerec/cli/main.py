@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
 import typer
 
 from scenerec import __version__
-from scenerec.cli import data_cmd, datasets_cmd, model_cmd
-from scenerec.cli._common import set_debug
+from scenerec.cli import (
+    data_cmd,
+    datasets_cmd,
+    model_cmd,
+    recommend_cmd,
+    replay_cmd,
+    serve_cmd,
+    tune_cmd,
+)
+from scenerec.cli._common import configure_logging, quiet_third_party, set_debug
 
 app = typer.Typer(
     name="scenerec",
@@ -21,6 +28,10 @@ app = typer.Typer(
 app.add_typer(data_cmd.app, name="data")
 app.add_typer(datasets_cmd.app, name="datasets")
 model_cmd.register(app)
+recommend_cmd.register(app)
+tune_cmd.register(app)
+replay_cmd.register(app)
+serve_cmd.register(app)
 
 try:  # the text commands (encode, similar-items)
     from scenerec.cli import text_cmd
@@ -39,7 +50,10 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main(
-    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="show tracebacks and other libraries' progress and warnings"),
+    ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log progress details")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")
@@ -48,10 +62,8 @@ def main(
     """scenerec: clean behaviour logs, read item text with a language model, recommend across
     scenarios, evaluate honestly."""
     set_debug(debug)
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    quiet_third_party(debug)
+    configure_logging(verbose)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 import numpy as np
 import polars as pl
 import typer
-from rich.table import Table
 
-from scenerec.cli._common import console, echo_json, handle_errors, parse_mapping, unescape_sep
+from scenerec.cli._common import console, handle_errors, parse_mapping, unescape_sep
+from scenerec.cli.output import Col, OutputOpt, num, show
 from scenerec.config import Settings
-from scenerec.data.io import read_catalog
+from scenerec.data.io import guard_outputs, read_catalog
 from scenerec.errors import ConfigError
 from scenerec.schema import C
 from scenerec.text.backends.hashing import HashingEncoder
@@ -126,6 +126,7 @@ def encode_cmd(
 
     Items without any text get has_text=false and a zero vector (models use their id instead).
     """
+    guard_outputs([catalog], [out])
     table = _read(catalog, fmt, mapping, sep)
     template = _template(fields)
     encoder = _build(
@@ -178,7 +179,8 @@ def similar_items_cmd(
     fmt: FormatOpt = None,
     mapping: MapOpt = None,
     sep: SepOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON (= -O json)")] = False,
+    output: OutputOpt = "table",
 ) -> None:
     """Semantic search over the catalog: the K items whose text is closest to QUERY.
 
@@ -205,18 +207,7 @@ def similar_items_cmd(
     scores = np.where(emb.has_text, emb.vectors @ q, -np.inf)
     top = np.argsort(-scores, kind="stable")[: min(k, int(emb.has_text.sum()))]
     texts, _ = render_items(table, template)
-    rows = [
-        {"rank": r + 1, C.ITEM_ID: emb.item_ids[i], "score": float(scores[i]), "text": texts[i]}
-        for r, i in enumerate(top)
-    ]
-    if as_json:
-        echo_json(rows)
-        return
-    out = Table(title=f"items closest to {query.strip()!r} ({backend})")
-    out.add_column("#", justify="right")
-    out.add_column("item_id")
-    out.add_column("score", justify="right")
-    out.add_column("text", overflow="ellipsis", max_width=80)
-    for row in rows:
-        out.add_row(str(row["rank"]), str(row[C.ITEM_ID]), f"{row['score']:.3f}", str(row["text"]))
-    console.print(out)
+    rows = [[r + 1, emb.item_ids[i], float(scores[i]), texts[i]] for r, i in enumerate(top)]
+    cols = [Col("rank", numeric=True), Col(C.ITEM_ID), Col("score", num(3), numeric=True)]
+    title = f"items closest to {query.strip()!r} ({backend})"
+    show(rows, [*cols, Col("text", wrap=True)], title=title, output="json" if as_json else output)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -36,14 +36,20 @@ def _drop_derived(events: pl.DataFrame) -> pl.DataFrame:
 
 
 class Vocabulary:
-    """A fixed, ordered mapping between raw ids (str) and dense indices ``0..n-1``."""
+    """An ordered mapping between raw ids (str) and dense indices ``0..n-1``.
+
+    Indices never change: ``add`` appends unseen ids in place (online learning grows the
+    vocabulary in time proportional to the ids added) and ``retire`` replaces a forgotten id by
+    a tombstone, so that it is unknown afterwards while every other index stays.
+    """
 
     def __init__(self, ids: Iterable[str], *, kind: str) -> None:
         self.kind = kind
-        self.ids: pl.Series = pl.Series(kind, list(ids), dtype=pl.String)
-        if self.ids.n_unique() != len(self.ids):
+        self._list: list[str] = list(ids)
+        self._series: pl.Series | None = pl.Series(kind, self._list, dtype=pl.String)
+        if self._series.n_unique() != len(self._list):
             raise SchemaError(f"{kind} vocabulary has duplicate ids")
-        if self.ids.null_count():
+        if self._series.null_count():
             raise SchemaError(f"{kind} vocabulary has a null id")
 
     @classmethod
@@ -51,15 +57,22 @@ class Vocabulary:
         """Sorted unique non-null values (sorted so that the order does not depend on rows)."""
         return cls(values.drop_nulls().unique().sort().to_list(), kind=kind)
 
+    @property
+    def ids(self) -> pl.Series:
+        """The ids in index order, as a String Series (rebuilt after ``add``)."""
+        if self._series is None:
+            self._series = pl.Series(self.kind, self._list, dtype=pl.String)
+        return self._series
+
     def __len__(self) -> int:
-        return len(self.ids)
+        return len(self._list)
 
     def __contains__(self, raw_id: object) -> bool:
         return raw_id in self._lookup
 
     @cached_property
     def _lookup(self) -> dict[str, int]:
-        return {v: i for i, v in enumerate(self.ids.to_list())}
+        return {v: i for i, v in enumerate(self._list)}
 
     def index(self, raw_id: str) -> int:
         """Dense index of one id. Raises UnknownEntityError."""
@@ -74,20 +87,65 @@ class Vocabulary:
     def indices(self, raw_ids: pl.Series) -> pl.Series:
         """Vectorised lookup; unknown ids become null. Returns Int64."""
         return raw_ids.cast(pl.String).replace_strict(
-            self.ids, pl.arange(0, len(self.ids), eager=True), default=None, return_dtype=pl.Int64
+            self.ids, pl.arange(0, len(self), eager=True), default=None, return_dtype=pl.Int64
         )
 
     def to_ids(self, idx: Sequence[int] | IdxArray) -> list[str]:
-        arr = np.asarray(idx, dtype=np.int64)
-        return self.ids.gather(arr).to_list() if len(arr) else []
+        ids = self._list
+        return [ids[i] for i in np.asarray(idx, dtype=np.int64).tolist()]
 
     def extend(self, raw_ids: Iterable[str]) -> Vocabulary:
         """A new vocabulary with unseen ids appended (existing indices unchanged)."""
         new = [r for r in dict.fromkeys(raw_ids) if r not in self._lookup]
-        return Vocabulary([*self.ids.to_list(), *new], kind=self.kind)
+        return Vocabulary([*self._list, *new], kind=self.kind)
+
+    def add(self, raw_ids: Iterable[str]) -> int:
+        """Append unseen ids in place (existing indices unchanged); returns how many were new.
+        Costs O(ids given), not O(vocabulary)."""
+        lookup, ids, before = self._lookup, self._list, len(self._list)
+        for raw in raw_ids:
+            if raw not in lookup:
+                if raw is None:
+                    raise SchemaError(f"{self.kind} id is null", fix="give every event an id")
+                lookup[raw] = len(ids)
+                ids.append(raw)
+        if len(ids) != before:
+            self._series = None
+        return len(ids) - before
+
+    def retire(self, raw_id: str) -> int | None:
+        """Forget an id: it becomes unknown and its index holds a tombstone that no raw id can
+        equal (other indices stay). Returns the retired index (``None`` if unknown)."""
+        idx = self._lookup.pop(raw_id, None)
+        if idx is not None:
+            self._list[idx] = f"\x00retired:{idx}"
+            self._lookup[self._list[idx]] = idx
+            self._series = None
+        return idx
+
+    def copy(self) -> Vocabulary:
+        """An independent copy (``add`` on it leaves this one unchanged)."""
+        out = Vocabulary.__new__(Vocabulary)
+        out.kind, out._list, out._series = self.kind, list(self._list), self._series
+        return out
 
     def to_list(self) -> list[str]:
-        return list(self.ids.to_list())
+        return list(self._list)
+
+
+def align_catalog(
+    items: Vocabulary, catalog: pl.DataFrame | None, *, keep: Literal["first", "last"] = "first"
+) -> pl.DataFrame:
+    """One catalog row per vocabulary item, in index order (missing text is null); of repeated
+    ``item_id`` rows the ``keep`` one (``first`` or ``last``) counts."""
+    base = pl.DataFrame({C.ITEM_ID: items.ids, C.ITEM_IDX: np.arange(len(items))})
+    if catalog is None or catalog.is_empty():
+        return base.with_columns(pl.lit(None, dtype=pl.String).alias(C.TITLE))
+    cat = catalog.with_columns(pl.col(C.ITEM_ID).cast(pl.String)).unique(
+        C.ITEM_ID, keep=keep, maintain_order=True
+    )
+    cat = cat.drop([c for c in (C.ITEM_IDX,) if c in cat.columns])
+    return base.join(cat, on=C.ITEM_ID, how="left").sort(C.ITEM_IDX)
 
 
 class Dataset:
@@ -172,17 +230,7 @@ class Dataset:
 
     # ------------------------------------------------------------------ construction helpers
     def _align_catalog(self, catalog: pl.DataFrame | None) -> pl.DataFrame:
-        """One catalog row per vocabulary item, in index order (missing text is null)."""
-        base = pl.DataFrame(
-            {C.ITEM_ID: self.item_vocab.ids, C.ITEM_IDX: np.arange(len(self.item_vocab))}
-        )
-        if catalog is None or catalog.is_empty():
-            return base.with_columns(pl.lit(None, dtype=pl.String).alias(C.TITLE))
-        cat = catalog.with_columns(pl.col(C.ITEM_ID).cast(pl.String)).unique(
-            C.ITEM_ID, keep="first", maintain_order=True
-        )
-        cat = cat.drop([c for c in (C.ITEM_IDX,) if c in cat.columns])
-        return base.join(cat, on=C.ITEM_ID, how="left").sort(C.ITEM_IDX)
+        return align_catalog(self.item_vocab, catalog)
 
     def raw_events(self) -> pl.DataFrame:
         """The events without the derived index and weight columns."""
@@ -304,4 +352,4 @@ class Dataset:
         )
 
 
-__all__ = ["Dataset", "Histories", "Vocabulary"]
+__all__ = ["Dataset", "Histories", "Vocabulary", "align_catalog"]

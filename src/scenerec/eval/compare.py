@@ -9,7 +9,7 @@ Results of models fit on different training data, or of different protocols, are
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import numpy as np
@@ -109,6 +109,25 @@ def compare_results(
     out["n"] = len(va)
     out.update(summarize_pair(va, vb, n_boot=n_boot, alpha=alpha, seed=seed))
     return {k: json_safe(v) for k, v in out.items()}
+
+
+def strongest_baseline(
+    results: Mapping[str, EvalResult], metric: str, *, ours: Collection[str] = ()
+) -> str | None:
+    """The label of the best model by mean ``metric`` (over all scenarios) among those not in
+    ``ours``: the bar a new model has to clear, rather than the weakest one (Popularity).
+
+    Returns None when there is no model; falls back to every model when all are ``ours``.
+    """
+    labels = [k for k in results if k not in set(ours)] or list(results)
+
+    def mean(label: str) -> float:
+        summary = results[label].summary()
+        row = summary.get(ALL) or next(iter(summary.values()), {})
+        value = float(row.get(metric, float("nan")))
+        return value if np.isfinite(value) else float("-inf")
+
+    return max(labels, key=mean) if labels else None
 
 
 def compare_models(

@@ -37,12 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from scenerec.errors import ConfigError
+from scenerec.eval.report_notes import (
+    SAME_RECALL_HIT_NOTE,
+    baseline_sentence,
+    provenance_line,
+    recall_is_hit,
+    table_metrics,
+)
 
 log = logging.getLogger(__name__)
 
 PROTOCOL_ORDER = ("full", "sampled")
-# Metrics in the main table, in order, with their display names.
-TABLE_METRICS = (("recall", "Recall"), ("ndcg", "NDCG"), ("hit", "HR"))
 PLOT_METRICS = (("ndcg", "NDCG"), ("recall", "Recall"))
 BEYOND = (("coverage", "Coverage"), ("gini", "Gini"), ("novelty", "Novelty"))
 GROUP_NAMES = {
@@ -102,6 +107,11 @@ def _interval(detail: Mapping[str, Any], scenario: str, group: str, metric: str)
     if not ci or ci.get("lo") is None or ci.get("hi") is None:
         return []
     return [float(ci["lo"]), float(ci["hi"])]
+
+
+def _summaries(result: Mapping[str, Any], protocol: str) -> list[Mapping[str, Any]]:
+    """Every model's per-scenario summary of a protocol."""
+    return [_detail(e, protocol).get("summary") or {} for e in result["models"].values()]
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -165,15 +175,16 @@ def _models_section(result: Mapping[str, Any]) -> str:
 def _main_table(result: Mapping[str, Any], protocol: str, ks: Sequence[int]) -> str:
     # sampled ranking has one row per held-out item, not per user
     header = ["model", "scenario", "held-out items" if protocol == "sampled" else "users"]
+    metrics = table_metrics(_summaries(result, protocol), ks)
     for k in ks:
-        header += [f"{disp}@{k}" for _, disp in TABLE_METRICS]
+        header += [f"{disp}@{k}" for _, disp in metrics]
     rows = []
     for label, entry in result["models"].items():
         detail = _detail(entry, protocol)
         for scen, m in (detail.get("summary") or {}).items():
             row = [label, scen, f"{int(m.get('users', 0)):,}"]
             for k in ks:
-                for key, _ in TABLE_METRICS:
+                for key, _ in metrics:
                     name = f"{key}@{k}"
                     row.append(_cell(m.get(name), _interval(detail, scen, "all", name)))
             rows.append(row)
@@ -195,7 +206,8 @@ def _beyond_table(result: Mapping[str, Any], protocol: str, ks: Sequence[int]) -
 
 def _groups_table(result: Mapping[str, Any], protocol: str, k: int) -> str | None:
     rows_name = "held-out items" if protocol == "sampled" else "users"
-    header = ["model", "scenario", "group", rows_name] + [f"{d}@{k}" for _, d in TABLE_METRICS]
+    metrics = table_metrics(_summaries(result, protocol), [k])
+    header = ["model", "scenario", "group", rows_name] + [f"{d}@{k}" for _, d in metrics]
     rows = []
     for label, entry in result["models"].items():
         detail = _detail(entry, protocol)
@@ -204,7 +216,7 @@ def _groups_table(result: Mapping[str, Any], protocol: str, k: int) -> str | Non
                 if group == "all" or not m.get("users"):
                     continue
                 row = [label, scen, GROUP_NAMES.get(group, group), f"{int(m['users']):,}"]
-                for key, _ in TABLE_METRICS:
+                for key, _ in metrics:
                     name = f"{key}@{k}"
                     row.append(_cell(m.get(name), _interval(detail, scen, group, name)))
                 rows.append(row)
@@ -356,6 +368,8 @@ def write_report(result: Mapping[str, Any], out_dir: str | Path) -> Path:
     cfg = result.get("config") or {}
     name = cfg.get("name") or "experiment"
     parts = [f"# Experiment report: {name}", ""]
+    if (line := provenance_line(result)) is not None:
+        parts += [line, ""]
     split = result.get("split") or {}
     if split:
         parts.append("Split: " + ", ".join(f"{k} {int(v):,} events" for k, v in split.items()))
@@ -383,6 +397,8 @@ def write_report(result: Mapping[str, Any], out_dir: str | Path) -> Path:
             parts += ["No metrics.", ""]
             continue
         parts += [_main_table(result, protocol, ks), ""]
+        if recall_is_hit(_summaries(result, protocol), ks):
+            parts += [SAME_RECALL_HIT_NOTE, ""]
         for k in ks:
             png = out / f"{protocol}_bars_at{k}.png"
             if _bars(result, protocol, k, png):
@@ -408,7 +424,8 @@ def write_report(result: Mapping[str, Any], out_dir: str | Path) -> Path:
             ]
         comparisons = _comparisons_table(result, protocol)
         if comparisons:
-            parts += ["### Paired comparisons", "", comparisons, ""]
+            parts += ["### Paired comparisons", "", baseline_sentence(result, protocol)]
+            parts += ["", comparisons, ""]
     path = out / "report.md"
     path.write_text("\n".join(parts).rstrip() + "\n", encoding="utf-8")
     log.info("report written to %s", path)

@@ -15,8 +15,8 @@ history; other non-finite entries rank last.
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
@@ -29,8 +29,11 @@ from scenerec import __version__
 from scenerec.config import FrozenConfig
 from scenerec.data.dataset import Dataset, Vocabulary
 from scenerec.errors import ConfigError, NotFittedError, SchemaError, UnknownEntityError
+from scenerec.models.explain import Explanation, cooccurrence_because
 from scenerec.models.query import FitOptions, Ranked, RecQuery
+from scenerec.models.runs import read_manifest, seal, verify_run
 from scenerec.models.state import TrainState, UserBatch, VocabKind
+from scenerec.models.topk import topk
 from scenerec.schema import SCHEMA_VERSION, FloatMatrix, IdxArray
 
 BoolArray = npt.NDArray[np.bool_]
@@ -132,14 +135,43 @@ class BaseRecommender(Generic[ConfigT]):
         """
         if dataset.n_events == 0:
             raise SchemaError(f"cannot fit {type(self).__name__} on an empty dataset")
+        self.fit_state(TrainState.from_dataset(dataset), options=options)
+        self.train_state.catalog = None  # what the model needs of it, it has kept
+        return self
+
+    def fit_state(self, state: TrainState, *, options: FitOptions | None = None) -> Self:
+        """Learn from a ``TrainState`` directly (models built from other models fit their
+        parts this way, on subsets of their own training state; see ``TrainState.subset``)."""
+        if state.histories.n_events == 0:
+            raise SchemaError(f"cannot fit {type(self).__name__} on an empty dataset")
         self.options = options or FitOptions()
-        self._train = TrainState.from_dataset(dataset)
-        self.data_fingerprint = dataset.fingerprint
+        self._train = state
+        self.data_fingerprint = state.fingerprint
         self.fit_info = {}
-        self._fit(self._train)
-        self._train.catalog = None  # what the model needs of it, it has kept
+        self._fit(state)
         self.fit_info["seed"] = self.seed
         return self
+
+    def rebase(self, state: TrainState) -> Self:
+        """Score from now on with ``state``'s histories, keeping what was learned.
+
+        ``state`` must have the same users, items and scenarios (e.g. the full training data
+        after a fit on part of it); models that keep per-user state refresh it
+        (``_on_rebase``). Cheaper than a refit when only the histories grew a little.
+        """
+        own = self.train_state
+        if any(len(state.vocabularies[k]) != len(own.vocabularies[k]) for k in own.vocabularies):
+            raise ConfigError(
+                f"{type(self).__name__}.rebase: the new state has other users, items or "
+                "scenarios; refit instead"
+            )
+        self._train = state
+        self._on_rebase()
+        return self
+
+    def _on_rebase(self) -> None:
+        """Refresh per-user state after ``rebase`` (models that read histories need nothing)."""
+        return None
 
     # ------------------------------------------------------------------ lookups
     def vocab(self, kind: VocabKind) -> Vocabulary:
@@ -162,6 +194,12 @@ class BaseRecommender(Generic[ConfigT]):
         cand = self.train_state.items_of_scenario(s) if items is None else np.asarray(items)
         batch = UserBatch(np.asarray(user_idx, np.int64), s, self.train_state)
         return self._routed_scores(batch, cand)[0]
+
+    def score_batch(self, batch: UserBatch, items: IdxArray) -> tuple[FloatMatrix, BoolArray]:
+        """Scores of a ``UserBatch`` (known users and ad-hoc histories) over ``items``, with
+        rows the model has no signal for answered by the fallback; returns the scores and the
+        (len(batch),) mask of those fallback rows."""
+        return self._routed_scores(batch, np.asarray(items, np.int64))
 
     def rank_users(
         self,
@@ -220,6 +258,30 @@ class BaseRecommender(Generic[ConfigT]):
         ids = self.vocab("items").to_ids(top[0][keep])
         return Ranked(tuple(ids), top_s[0][keep], fallback=bool(fallback[0]))
 
+    def explain(
+        self, query: RecQuery, item_ids: Sequence[str], *, top: int = 3
+    ) -> list[Explanation]:
+        """Why each of ``item_ids`` is recommended for ``query``: the model part behind its
+        score and the user's past items (with their scenario) that support it."""
+        s = self.scenario_idx(query.scenario)
+        batch = self._batch_for(query, s)
+        items_v = self.vocab("items")
+        items = np.array([items_v.index(i) for i in item_ids], np.int64)
+        h, sl = batch.history(0)
+        because = cooccurrence_because(self.train_state, h, sl, items, top)
+        if not self._has_signal(batch)[0]:
+            parts = [{"popularity fallback": 1.0} for _ in items]
+        else:
+            parts = self._contributions(batch, items)
+        return [
+            Explanation(iid, max(p, key=lambda k: p[k]), p, b)
+            for iid, p, b in zip(item_ids, parts, because, strict=True)
+        ]
+
+    def _contributions(self, batch: UserBatch, items: IdxArray) -> list[dict[str, float]]:
+        """Which parts of the model drove each item's score (shares); one part by default."""
+        return [{self.name: 1.0} for _ in items]
+
     def _rank(
         self, batch: UserBatch, cand: IdxArray, k: int, exclude: sp.csr_matrix | None
     ) -> tuple[IdxArray, FloatMatrix, BoolArray]:
@@ -229,7 +291,7 @@ class BaseRecommender(Generic[ConfigT]):
         if exclude is not None and exclude.nnz:
             sub = exclude.tocoo()
             scores[sub.row, sub.col] = -np.inf
-        top, top_s = _topk(scores, k)
+        top, top_s = topk(scores, k)
         top = np.where(top >= 0, cand[np.maximum(top, 0)], -1)
         return top, top_s, fallback
 
@@ -244,7 +306,8 @@ class BaseRecommender(Generic[ConfigT]):
             part = np.asarray(self._score(sub, items), dtype=np.float32)
             silent = np.isnan(part).all(axis=1) if len(items) else np.zeros(len(rows), bool)
             signal[rows[silent]] = False
-            part = np.nan_to_num(part, nan=-np.inf, posinf=float(np.finfo(np.float32).max))
+            top = float(np.finfo(np.float32).max)  # -inf stays -inf: never ranked (see models.topk)
+            part = np.nan_to_num(part, nan=-np.inf, posinf=top, neginf=-np.inf)
             scores[rows] = part
         fallback = ~signal
         if fallback.any():
@@ -306,14 +369,14 @@ class BaseRecommender(Generic[ConfigT]):
             "extra": self._manifest_extra(),
             "versions": _versions(),
         }
-        (p / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        seal(p, manifest)  # checksums, shapes, version; written last (models/runs.py)
         return p
 
     @classmethod
     def load(cls, path: str | Path, *, options: FitOptions | None = None) -> Self:
         """Load a run directory written by ``save`` (no code is executed)."""
         p = Path(path)
-        manifest = read_manifest(p)
+        manifest = verify_run(p)  # refuses tampered, truncated, foreign or non-finite runs
         if manifest["model"] != cls.name and cls.name != "base":
             raise ConfigError(f"{p}: holds a {manifest['model']!r} model, not {cls.name!r}")
         model = cls(cls.config_class.from_dict(manifest["config"], source=str(p)))  # type: ignore[arg-type]
@@ -332,46 +395,6 @@ def _take(batch: UserBatch, rows: IdxArray) -> UserBatch:
     where = {int(r): j for j, r in enumerate(rows)}
     adhoc = {where[i]: h for i, h in batch.adhoc.items() if i in where}
     return UserBatch(batch.user_idx[rows], batch.scenario_idx, batch.train, adhoc)
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    f = path / "manifest.json"
-    if not f.exists():
-        raise ConfigError(f"{path}: not a run directory (no manifest.json)")
-    manifest: dict[str, Any] = json.loads(f.read_text(encoding="utf-8"))
-    if manifest.get("schema_version") != SCHEMA_VERSION:
-        raise ConfigError(
-            f"{path}: schema version {manifest.get('schema_version')} != {SCHEMA_VERSION}; retrain"
-        )
-    return manifest
-
-
-def _topk(scores: FloatMatrix, k: int) -> tuple[IdxArray, FloatMatrix]:
-    """Row-wise top-k, best first; equal scores are ordered by lower column index, also at
-    the k-th place (so the result does not depend on the partition algorithm). Entries that
-    are -inf become -1 with score -inf.
-    """
-    n, m = scores.shape
-    kk = min(k, m)
-    out_i = np.full((n, k), -1, np.int64)
-    out_s = np.full((n, k), -np.inf, np.float32)
-    if kk == 0 or n == 0:
-        return out_i, out_s
-    # the k-th best score of each row, then everything strictly better plus the first ties
-    kth = -np.partition(-scores, kk - 1, axis=1)[:, kk - 1 : kk]
-    better = scores > kth
-    tied = scores == kth
-    need = kk - better.sum(axis=1, keepdims=True)
-    chosen = better | (tied & (np.cumsum(tied, axis=1) <= need))
-    cols = np.nonzero(chosen)[1].reshape(n, kk)  # row-major: ascending column per row
-    vals = np.take_along_axis(scores, cols, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    top = np.take_along_axis(cols, order, axis=1)
-    top_s = np.take_along_axis(vals, order, axis=1)
-    valid = np.isfinite(top_s)
-    out_i[:, :kk] = np.where(valid, top, -1)
-    out_s[:, :kk] = np.where(valid, top_s, -np.inf)
-    return out_i, out_s
 
 
 def _versions() -> dict[str, str]:

@@ -11,6 +11,10 @@ that co-occurrence across scenarios carries over and a user cold in the target s
 scored from their other scenarios. ``scope="scenario"`` fits one smaller ``B`` per scenario on
 that scenario's events only (memory: the largest scenario's items squared instead of all
 items squared); users without history in the target then get the target's popularity.
+
+Learns online without changing ``B``: a user's scores are ``x_u B`` over their current history, so
+a new event changes the next recommendation at once. Items new since the fit are outside ``B``
+(no co-occurrence yet) until a refit.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import time
 from typing import Literal
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 from pydantic import Field
 
 from scenerec.errors import ConfigError
-from scenerec.models.base import BaseRecommender, ModelConfig
+from scenerec.models.base import ModelConfig
+from scenerec.models.online import OnlineMixin
 from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
@@ -45,7 +51,7 @@ class EASEConfig(ModelConfig):
     max_items: int = Field(default=20_000, gt=0)
 
 
-class EASE(BaseRecommender[EASEConfig]):
+class EASE(OnlineMixin[EASEConfig]):
     """Item-item weights ``B`` solving ``min ||X - XB||^2 + reg ||B||^2`` with ``diag(B) = 0``."""
 
     config_class = EASEConfig
@@ -113,6 +119,10 @@ class EASE(BaseRecommender[EASEConfig]):
         # a user with no history the blocks can read (cold in the target) has no signal
         out[~out.any(axis=1)] = np.nan
         return out
+
+    def _partial_fit(self, events: pl.DataFrame) -> None:
+        """Nothing to update: the user's history (in the training state) is EASE's user state."""
+        return None
 
     def _arrays(self) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}

@@ -8,6 +8,9 @@ columns of the user x item training matrix (binary by default, as in RecBole), w
 score for ``j`` is the sum of the kept similarities to the items in the user's history. The
 similarity spans all scenarios' items, so co-occurrence across scenarios lets a user cold in the
 target scenario be scored from their other scenarios.
+
+Learns online without changing ``W``: a user's scores are ``x_u W`` over their current history.
+Items new since the fit have no neighbours until a refit.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import time
 from itertools import pairwise
 
 import numpy as np
+import polars as pl
 import scipy.sparse as sp
 from pydantic import Field
 
-from scenerec.models.base import BaseRecommender, ModelConfig
+from scenerec.models.base import ModelConfig
+from scenerec.models.online import OnlineMixin
 from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
@@ -40,7 +45,7 @@ class ItemKNNConfig(ModelConfig):
     binary: bool = True
 
 
-class ItemKNN(BaseRecommender[ItemKNNConfig]):
+class ItemKNN(OnlineMixin[ItemKNNConfig]):
     """Scores ``x_u W`` with ``W`` the top-``k`` (per column) shrunk cosine item similarities."""
 
     config_class = ItemKNNConfig
@@ -52,12 +57,30 @@ class ItemKNN(BaseRecommender[ItemKNNConfig]):
         self.W_ = _topk_cosine(X.tocsc(), self.config.k, self.config.shrink)
         self.fit_info["fit_seconds"] = time.perf_counter() - t0
 
+    def _partial_fit(self, events: pl.DataFrame) -> None:
+        """Nothing to learn: the user's history (in the training state) is the user state."""
+        return None
+
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
+        n = self.train_state.n_items
+        if self.W_.shape[0] < n:  # items new since the fit: no neighbours (zero rows, columns)
+            self.W_.resize((n, n))
         X = users.matrix(None, binary=self.config.binary)
-        scores = np.asarray((X @ self.W_[:, items]).toarray(), dtype=np.float32)
+        scores = np.asarray((X @ self._by_rows())[:, items].toarray(), dtype=np.float32)
         # no neighbour of any target item in the history: no signal (the fallback ranks)
         scores[~scores.any(axis=1)] = np.nan
         return scores
+
+    def _by_rows(self) -> sp.csr_matrix:
+        """``W`` as CSR, kept until ``W`` changes: ``X @ W`` then reads only the neighbour
+        lists of the history's items, where ``X @ W[:, items]`` on the CSC ``W`` converted all
+        of it on every call (30 ms vs 1.3 ms per user with 100k items)."""
+        kept = getattr(self, "_rows", None)
+        if kept is None or kept[0] is not self.W_ or kept[1].shape != self.W_.shape:
+            kept = (self.W_, self.W_.tocsr())
+            self._rows = kept
+        rows: sp.csr_matrix = kept[1]
+        return rows
 
     def _arrays(self) -> dict[str, np.ndarray]:
         W = self.W_

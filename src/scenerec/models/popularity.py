@@ -11,7 +11,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
-from scenerec.data.histories import DAY_SECONDS, decay
+from scenerec.data.histories import DAY_SECONDS, Histories, decay
 from scenerec.models.base import ModelConfig
 from scenerec.models.online import OnlineMixin
 from scenerec.models.state import TrainState, UserBatch
@@ -46,9 +46,13 @@ class Popularity(OnlineMixin[PopularityConfig]):
         self.counts_ = np.zeros((data.n_scenarios + 1, data.n_items), np.float32)
         self._add(h.scenario_idx, h.item_idx, h.weight, h.timestamp)
 
-    def _add(self, scen: IdxArray, items: IdxArray, weight: np.ndarray, ts: IdxArray) -> None:
-        """Add events to the counts; with decay, everything is aged to the newest event."""
+    def _add(
+        self, scen: IdxArray, items: IdxArray, weight: np.ndarray, ts: IdxArray, sign: float = 1.0
+    ) -> None:
+        """Add events to the counts (``sign=-1`` removes them); with decay, everything is aged
+        to the newest event."""
         w = weight.astype(np.float64) if self.config.weighted else np.ones(len(items))
+        w = sign * w
         if self.config.half_life_days is not None and len(ts):
             half_life = self.config.half_life_days * DAY_SECONDS
             newest = max(self.now_, int(ts.max()))
@@ -74,6 +78,9 @@ class Popularity(OnlineMixin[PopularityConfig]):
             events[C.WEIGHT].to_numpy(),
             events[C.TIMESTAMP].to_numpy().astype(np.int64),
         )
+
+    def _forget_user(self, user_idx: int, events: Histories) -> None:
+        self._add(events.scenario_idx, events.item_idx, events.weight, events.timestamp, -1.0)
 
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
         s = users.scenario_idx

@@ -31,7 +31,13 @@ MODELS: dict[str, str] = {
     "emcdr": "emcdr:EMCDR",
     "fusion": "fusion:ScenarioFusion",
     "cross_scenario_transformer": "transformer:CrossScenarioTransformer",
+    "cross_scenario_ranker": "flagship:CrossScenarioRanker",
 }
+
+#: scenerec's own models; every other one is a baseline (reports test against the strongest).
+OWN_MODELS: frozenset[str] = frozenset(
+    {"fusion", "cross_scenario_transformer", "cross_scenario_ranker"}
+)
 
 #: The config field through which a model reads item text (the same name in every model).
 ENCODER_FIELD = "encoder"
@@ -92,4 +98,12 @@ def load_run(path: str | Path, *, options: FitOptions | None = None) -> BaseReco
     return model_class(manifest["model"]).load(path, options=options)
 
 
-__all__ = ["ENCODER_FIELD", "MODELS", "ModelSpec", "build_model", "load_run", "model_class"]
+__all__ = [
+    "ENCODER_FIELD",
+    "MODELS",
+    "OWN_MODELS",
+    "ModelSpec",
+    "build_model",
+    "load_run",
+    "model_class",
+]

@@ -1,5 +1,5 @@
-"""What a model reads at fit time and keeps afterwards (``TrainState``), and the users it scores
-(``UserBatch``).
+"""What a model reads at fit time and keeps afterwards (``TrainState``; the users it scores,
+``UserBatch``, live in ``models.batch`` and are re-exported here).
 
 ``TrainState`` is the one view of the training data: the ``Histories`` built once by the
 ``Dataset`` (every per-event column: item, scenario, behaviour, time, weight, query), the id
@@ -9,13 +9,14 @@ read nothing else, so what a model saw is what its run directory holds.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 import scipy.sparse as sp
 from safetensors.numpy import load_file, save_file
@@ -23,7 +24,9 @@ from safetensors.numpy import load_file, save_file
 from scenerec.data.dataset import Dataset, Vocabulary
 from scenerec.data.histories import Histories, weigh_behaviors
 from scenerec.errors import ConfigError, UnknownEntityError
+from scenerec.models.batch import UserBatch
 from scenerec.models.query import HistoryEvent
+from scenerec.models.recent import NewEvents, RecentEvents, reserve
 from scenerec.schema import C, FloatMatrix, IdxArray
 
 VocabKind = Literal["users", "items", "scenarios", "behaviors"]
@@ -33,9 +36,16 @@ GLOBAL = -1  # popularity key of "every scenario"
 class TrainState:
     """The training data as a model sees it (saved with the run, except ``catalog``).
 
+    Events added after the fit (``append``, online learning) go to ``recent`` (per-user
+    append-only rows, O(events added)), never into a rewrite of the stored histories. Per-user
+    reads (``user_history``, ``UserBatch``) see both; whole-data views (``histories``,
+    ``matrix``) merge them first (``compact``: O(total), so scoring paths read users through
+    ``UserBatch``).
+
     Attributes:
         vocabularies: ``users``, ``items``, ``scenarios``, ``behaviors``.
         histories: every user's events, time-ordered.
+        recent: the events appended since the last ``compact``.
         scenario_items: scenario index -> sorted item indices that belong to it.
         popularity: scenario index (``GLOBAL`` = all) -> (n_items,) float32 event counts.
         behavior_weights: behaviour -> weight.
@@ -55,16 +65,22 @@ class TrainState:
         fingerprint: str | None = None,
     ) -> None:
         self.vocabularies = vocabularies
-        self.histories = histories
-        self.scenario_items = scenario_items
+        self._base = histories
+        self.recent = RecentEvents()
+        self._scenario_items = dict(scenario_items)
         self.behavior_weights = behavior_weights
         self.catalog = catalog
         self.fingerprint = fingerprint
         n_items = len(vocabularies["items"])
-        self.popularity: dict[int, FloatMatrix] = {GLOBAL: histories.item_counts(n_items)}
+        # popularity rows keep spare capacity (see ``reserve``): read them through
+        # ``popularity`` / ``popularity_of``, which cut them to n_items
+        self._pop: dict[int, FloatMatrix] = {GLOBAL: histories.item_counts(n_items)}
         for s in range(len(vocabularies["scenarios"])):
-            self.popularity[s] = histories.item_counts(n_items, s)
+            self._pop[s] = histories.item_counts(n_items, s)
         self._matrices: dict[tuple[int | None, bool], sp.csr_matrix] = {}
+        self._member: dict[int, np.ndarray] | None = None  # scenario -> item mask, when growing
+        self._stale: set[int] = set()  # scenarios whose item list lags their mask
+        self._owned = False  # vocabularies copied before the first in-place growth
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> TrainState:
@@ -76,6 +92,18 @@ class TrainState:
             dict(ds.behavior_weights),
             catalog=ds.catalog,
             fingerprint=ds.fingerprint,
+        )
+
+    def subset(self, keep: npt.NDArray[np.bool_], *, tag: str = "subset") -> TrainState:
+        """The same users, items and vocabularies with only the events where ``keep`` is True
+        (a view for fitting parts of a model; its fingerprint derives from this one's)."""
+        return TrainState(
+            self.vocabularies,
+            self.histories.filter(keep),
+            self.scenario_items,
+            self.behavior_weights,
+            catalog=self.catalog,
+            fingerprint=_derived_fingerprint(self.fingerprint, tag, keep),
         )
 
     # ------------------------------------------------------------------ sizes and lookups
@@ -113,13 +141,44 @@ class TrainState:
     def popularity_of(self, scenario_idx: int | None) -> FloatMatrix:
         """(n_items,) event counts in a scenario (all scenarios for ``None``)."""
         key = GLOBAL if scenario_idx is None else scenario_idx
-        return self.popularity.get(key, self.popularity[GLOBAL])
+        return self._pop.get(key, self._pop[GLOBAL])[: self.n_items]
+
+    @property
+    def popularity(self) -> dict[int, FloatMatrix]:
+        """Scenario index (``GLOBAL`` = all) -> (n_items,) float32 event counts."""
+        return {k: v[: self.n_items] for k, v in self._pop.items()}
+
+    @property
+    def scenario_items(self) -> dict[int, IdxArray]:
+        """Scenario index -> sorted item indices that belong to it."""
+        if self._stale and self._member is not None:
+            for s in self._stale:
+                self._scenario_items[s] = np.flatnonzero(self._member[s][: self.n_items])
+            self._stale.clear()
+        return self._scenario_items
+
+    @property
+    def histories(self) -> Histories:
+        """Every user's events, time-ordered (``compact`` first when events were appended)."""
+        self.compact()
+        return self._base
+
+    @property
+    def base_histories(self) -> Histories:
+        """The stored histories without the events appended since the last ``compact``."""
+        return self._base
 
     def matrix(self, scenario_idx: int | None = None, *, binary: bool = False) -> sp.csr_matrix:
         """(n_users, n_items) training interactions (cached; see ``Histories.matrix``)."""
+        self.compact()
+        return self.base_matrix(scenario_idx, binary=binary)
+
+    def base_matrix(self, scenario_idx: int | None, *, binary: bool) -> sp.csr_matrix:
+        """``matrix`` of the histories without the events appended since the last compact
+        (rows of users who have such events are incomplete: see ``recent``)."""
         key = (scenario_idx, binary)
         if key not in self._matrices:
-            self._matrices[key] = self.histories.matrix(
+            self._matrices[key] = self._base.matrix(
                 self.n_items, scenario_idx=scenario_idx, binary=binary
             )
         return self._matrices[key]
@@ -147,46 +206,175 @@ class TrainState:
             weight=weigh_behaviors(behaviors, self.behavior_weights).to_numpy(),
         )
 
+    # ------------------------------------------------------------------ online growth
     def append(self, events: pl.DataFrame) -> pl.DataFrame:
-        """Add typed events (schema columns) to the state, growing the vocabularies.
+        """Add typed events (schema columns) to the state, growing the vocabularies in place.
+
+        Costs O(events added) (amortised): the events go to ``recent``, the stored histories are
+        not rewritten.
 
         Returns:
             The events with ``user_idx``, ``item_idx``, ``scenario_idx`` and ``weight``
             columns, in time order, for the model's own update.
         """
-        v = self.vocabularies
-        for kind, col in (
-            ("users", C.USER_ID),
-            ("items", C.ITEM_ID),
-            ("scenarios", C.SCENARIO),
-            ("behaviors", C.BEHAVIOR),
+        v = self._own_vocabularies()
+        idx: dict[str, np.ndarray] = {}
+        for kind, col, out in (
+            ("users", C.USER_ID, C.USER_IDX),
+            ("items", C.ITEM_ID, C.ITEM_IDX),
+            ("scenarios", C.SCENARIO, C.SCENARIO_IDX),
+            ("behaviors", C.BEHAVIOR, "behavior_idx"),
         ):
-            v[kind] = v[kind].extend(events[col].cast(pl.String).to_list())
-        ev = events.with_columns(
-            v["users"].indices(events[C.USER_ID]).alias(C.USER_IDX),
-            v["items"].indices(events[C.ITEM_ID]).alias(C.ITEM_IDX),
-            v["scenarios"].indices(events[C.SCENARIO]).alias(C.SCENARIO_IDX),
-            weigh_behaviors(events[C.BEHAVIOR], self.behavior_weights).alias(C.WEIGHT),
-        ).sort(C.TIMESTAMP, maintain_order=True)
-        chunk = Histories.from_events(
-            ev, self.n_users, v["behaviors"].to_list(), self.behavior_weights
+            raw = events[col].cast(pl.String).to_list()
+            v[kind].add(raw)
+            get = v[kind].get
+            idx[out] = np.fromiter((get(r) for r in raw), np.int64, len(raw))
+        if events.height > 256:
+            weight = weigh_behaviors(events[C.BEHAVIOR], self.behavior_weights).to_numpy()
+        else:  # small batches (one event at a time): the same rule, without polars' overhead
+            bw = self.behavior_weights
+            weight = np.array([bw.get(b, 1.0) for b in events[C.BEHAVIOR].to_list()], np.float32)
+        ts = events[C.TIMESTAMP].cast(pl.Int64).to_numpy()
+        order = np.argsort(ts, kind="stable")
+        queries = events[C.QUERY].cast(pl.String).to_list() if C.QUERY in events.columns else []
+        self.recent.add(
+            NewEvents(
+                user_idx=idx[C.USER_IDX][order],
+                item_idx=idx[C.ITEM_IDX][order],
+                scenario_idx=idx[C.SCENARIO_IDX][order],
+                behavior_idx=idx["behavior_idx"][order],
+                timestamp=ts[order],
+                weight=weight[order],
+                queries=[queries[i] for i in order.tolist()] if queries else [None] * len(ts),
+            )
         )
-        self.histories = self.histories.append(chunk.owners(), chunk)
+        self._count(idx[C.ITEM_IDX], idx[C.SCENARIO_IDX], 1.0)
+        derived = [c for c in (C.USER_IDX, C.ITEM_IDX, C.SCENARIO_IDX, C.WEIGHT) if c in events]
+        ev = (events.drop(derived) if derived else events).hstack(
+            [
+                pl.Series(C.USER_IDX, idx[C.USER_IDX]),
+                pl.Series(C.ITEM_IDX, idx[C.ITEM_IDX]),
+                pl.Series(C.SCENARIO_IDX, idx[C.SCENARIO_IDX]),
+                pl.Series(C.WEIGHT, weight),
+            ]
+        )
+        return ev if (np.diff(ts) >= 0).all() else ev[order]
+
+    def add_items(self, item_ids: Sequence[str], scenarios: Sequence[str | None]) -> IdxArray:
+        """Add catalog items (no events): each belongs to its scenario, or to every scenario
+        for ``None``. Returns their indices (known items keep theirs and gain the scenario)."""
+        v = self._own_vocabularies()
+        v["items"].add(item_ids)
+        v["scenarios"].add(s for s in scenarios if s is not None)
+        items = np.array([v["items"].index(i) for i in item_ids], np.int64)
+        member = self._grow()
+        for i, scen in zip(items.tolist(), scenarios, strict=True):
+            for s in range(self.n_scenarios) if scen is None else [v["scenarios"].index(scen)]:
+                if not member[s][i]:
+                    member[s][i] = True
+                    self._stale.add(s)
+        return items
+
+    def _own_vocabularies(self) -> dict[str, Vocabulary]:
+        """The vocabularies, copied once before they first grow in place (a Dataset or another
+        state may share them)."""
+        if not self._owned:
+            self.vocabularies = {k: v.copy() for k, v in self.vocabularies.items()}
+            self._owned = True
+        return self.vocabularies
+
+    def _grow(self) -> dict[int, np.ndarray]:
+        """Room in the popularity rows and scenario item masks for every item and scenario
+        (amortised O(1) per new row); returns the masks (built once, on the first growth)."""
         n_items = self.n_items
-        for key in list(self.popularity):
-            grown = np.zeros(n_items, np.float32)
-            grown[: len(self.popularity[key])] = self.popularity[key]
-            self.popularity[key] = grown
+        if len(self._pop[GLOBAL]) < n_items:
+            self._matrices.clear()
+        for key in [GLOBAL, *range(self.n_scenarios)]:
+            self._pop[key] = reserve(self._pop.get(key, np.zeros(0, np.float32)), n_items)
+        if self._member is None:
+            self._member = {}
+            for s, items in self.scenario_items.items():
+                self._member[s] = np.zeros(self.n_items, bool)
+                self._member[s][items] = True
         for s in range(self.n_scenarios):
-            self.popularity.setdefault(s, np.zeros(n_items, np.float32))
-        np.add.at(self.popularity[GLOBAL], chunk.item_idx, 1.0)
-        for s_idx, i_idx in zip(chunk.scenario_idx, chunk.item_idx, strict=True):
-            self.popularity[int(s_idx)][i_idx] += 1.0
-            items = self.scenario_items.get(int(s_idx), np.zeros(0, np.int64))
-            if not np.isin(i_idx, items):
-                self.scenario_items[int(s_idx)] = np.sort(np.append(items, i_idx))
+            self._member[s] = reserve(self._member.get(s, np.zeros(0, bool)), self.n_items)
+            self._scenario_items.setdefault(s, np.zeros(0, np.int64))
+        return self._member
+
+    def _count(self, items: IdxArray, scenarios: IdxArray, by: float) -> None:
+        """Add ``by`` to the popularity of each (item, scenario); a positive ``by`` also makes
+        the item a member of the scenario."""
+        member = self._grow()
+        np.add.at(self._pop[GLOBAL], items, by)
+        for s in np.unique(scenarios).tolist():
+            sel = items[scenarios == s]
+            np.add.at(self._pop[s], sel, by)
+            if by > 0 and not member[s][sel].all():
+                member[s][sel] = True
+                self._stale.add(s)
+
+    def user_history(self, user_idx: int) -> tuple[Histories, slice]:
+        """One user's time-ordered events: the stored slice, plus recent events when the user
+        has any (then a one-user ``Histories``; O(user's events), never O(total))."""
+        if self.recent.count(user_idx):
+            return self.recent.history_of(user_idx, self._base)
+        if user_idx >= self._base.n_users:
+            return Histories.empty(), slice(0, 0)
+        return self._base, self._base.slice_of(user_idx)
+
+    def lengths_of(self, user_idx: IdxArray) -> IdxArray:
+        """(n,) number of events of each user (stored and recent); 0 for -1 rows."""
+        base = self._base.lengths()
+        known = (user_idx >= 0) & (user_idx < len(base))
+        out = np.where(known, base[np.where(known, user_idx, 0)], 0)
+        if len(self.recent):
+            out = out + np.where(user_idx >= 0, self.recent.counts(user_idx), 0)
+        return out.astype(np.int64)
+
+    def compact(self) -> None:
+        """Merge the recent events into the stored histories (O(total events): called before
+        whole-data reads, not per event)."""
+        if len(self.recent) or self._base.n_users != self.n_users:
+            self._base = self.recent.merge_into(self._base, self.n_users)
+            self.recent = RecentEvents()
+            self._matrices.clear()
+
+    def forget(self, user_id: str) -> Histories | None:
+        """Remove a user: their events leave the histories and the popularity counts, and their
+        id becomes unknown (``Vocabulary.retire``). Returns their removed events (a one-user
+        ``Histories``), or ``None`` for an unknown user. O(total events): it rewrites the
+        stored histories, as removing data must."""
+        u = self.vocabularies["users"].get(user_id)
+        if u is None:
+            return None
+        h, sl = self.user_history(u)
+        gone = Histories.of_one(
+            h.item_idx[sl], h.scenario_idx[sl], h.behavior_idx[sl], h.timestamp[sl], h.weight[sl]
+        )
+        self.recent.forget(u)
+        if u < self._base.n_users:
+            self._base = self._base.filter(self._base.owners() != u)
+        self._count(gone.item_idx, gone.scenario_idx, -1.0)
+        self._own_vocabularies()["users"].retire(user_id)
         self._matrices.clear()
-        return ev
+        return gone
+
+    def copy(self) -> TrainState:
+        """An independent snapshot (the stored histories are shared: they are never changed in
+        place). O(recent events + vocabularies + items x scenarios)."""
+        out = TrainState.__new__(TrainState)
+        out.__dict__.update(self.__dict__)
+        out.vocabularies = {k: v.copy() for k, v in self.vocabularies.items()}
+        out._owned = True
+        out.recent = self.recent.copy()
+        out._scenario_items = dict(self.scenario_items)
+        out._pop = {k: v.copy() for k, v in self._pop.items()}
+        out._member = (
+            None if self._member is None else {k: m.copy() for k, m in self._member.items()}
+        )
+        out._stale = set()
+        out._matrices = dict(self._matrices)
+        return out
 
     # ------------------------------------------------------------------ persistence
     def write(self, path: Path) -> None:
@@ -220,71 +408,14 @@ class TrainState:
         return cls(vocabs, h, items, behavior_weights, fingerprint=fingerprint)
 
 
+def _derived_fingerprint(parent: str | None, tag: str, keep: npt.NDArray[np.bool_]) -> str:
+    h = hashlib.sha256(f"{parent}:{tag}".encode())
+    h.update(np.packbits(keep).tobytes())
+    return h.hexdigest()[:16]
+
+
 def _or_minus_one(idx: int | None) -> int:
     return -1 if idx is None else idx
-
-
-@dataclass
-class UserBatch:
-    """The users being scored, with access to their histories.
-
-    ``user_idx[i]`` is a trained user's dense index, or -1 for a row without a trained user:
-    then ``adhoc[i]`` holds its ad-hoc history (a -1 row without one has no history). Models
-    read histories through ``history(i)``, ``histories()`` or ``matrix()`` so both kinds of
-    users look the same to them.
-    """
-
-    user_idx: IdxArray
-    scenario_idx: int | None
-    train: TrainState
-    adhoc: dict[int, Histories] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return len(self.user_idx)
-
-    def history(self, i: int) -> tuple[Histories, slice]:
-        """The arrays and slice holding row ``i``'s time-ordered events."""
-        if i in self.adhoc:
-            h = self.adhoc[i]
-            return h, slice(0, h.n_events)
-        u = int(self.user_idx[i])
-        if u < 0:
-            return Histories.empty(), slice(0, 0)
-        return self.train.histories, self.train.histories.slice_of(u)
-
-    def lengths(self) -> IdxArray:
-        """(n,) number of events of each row."""
-        known = np.maximum(self.user_idx, 0)
-        out = np.where(self.user_idx >= 0, self.train.histories.lengths()[known], 0)
-        for i, h in self.adhoc.items():
-            out[i] = h.n_events
-        return out.astype(np.int64)
-
-    def histories(self) -> Histories:
-        """The rows' histories as one ``Histories`` whose users are the batch rows (search
-        queries are not carried over)."""
-        rows = [self.history(i) for i in range(len(self))]
-        lens = [sl.stop - sl.start for _, sl in rows]
-
-        def cat(name: str, dtype: type) -> np.ndarray:
-            arrs = [getattr(h, name)[sl] for h, sl in rows]
-            return np.concatenate(arrs).astype(dtype) if arrs else np.zeros(0, dtype)
-
-        return Histories(
-            indptr=np.concatenate([[0], np.cumsum(lens)]).astype(np.int64),
-            item_idx=cat("item_idx", np.int64),
-            scenario_idx=cat("scenario_idx", np.int64),
-            behavior_idx=cat("behavior_idx", np.int64),
-            timestamp=cat("timestamp", np.int64),
-            weight=cat("weight", np.float32),
-            query_idx=np.full(sum(lens), -1, np.int64),
-        )
-
-    def matrix(self, scenario_idx: int | None = None, *, binary: bool = False) -> sp.csr_matrix:
-        """(n, n_items) weighted interactions of the rows, for one scenario or all."""
-        if not self.adhoc and (self.user_idx >= 0).all():
-            return self.train.matrix(scenario_idx, binary=binary)[self.user_idx]
-        return self.histories().matrix(self.train.n_items, scenario_idx=scenario_idx, binary=binary)
 
 
 __all__ = ["GLOBAL", "TrainState", "UserBatch", "VocabKind"]

@@ -38,6 +38,7 @@ KeyArray = npt.NDArray[np.bytes_]
 _SHARD_PREFIX = "shard-"
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 3600.0  # temporary files older than this were left by a crashed writer
+_MAX_HELD = 100_000  # vectors kept in memory by ``CachedEncoder.encode(store=False)``
 
 
 def text_keys(texts: Sequence[str], kind: TextKind = "passage") -> KeyArray:
@@ -285,6 +286,7 @@ class CachedEncoder:
         self.misses = 0
         self.last_hits = 0
         self.last_misses = 0
+        self._held: dict[bytes, FloatMatrix] = {}  # encoded with store=False
 
     @property
     def fingerprint(self) -> str:
@@ -296,14 +298,34 @@ class CachedEncoder:
         return cached if cached is not None else self.inner.dim
 
     def encode(
-        self, texts: Sequence[str], *, batch_size: int | None = None, kind: TextKind = "passage"
+        self,
+        texts: Sequence[str],
+        *,
+        batch_size: int | None = None,
+        kind: TextKind = "passage",
+        store: bool = True,
     ) -> FloatMatrix:
-        """See ``TextEncoder.encode``; vectors come from the cache where possible."""
+        """See ``TextEncoder.encode``; vectors come from the cache where possible.
+
+        With ``store=False`` (a few texts at a time, e.g. online updates) the texts it encodes
+        are kept in this process's memory instead of a new shard: writing a shard rebuilds the
+        cache's index, which costs O(cache size) per call.
+        """
         items = check_texts(texts)
         fp = self.fingerprint
         keys = text_keys(items, kind)
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         vecs, found = self.cache.lookup(fp, uniq)
+        held = [
+            self._held.get(bytes(k)) if not f else None for k, f in zip(uniq, found, strict=True)
+        ]
+        if any(v is not None for v in held):
+            if vecs.shape[1] == 0:
+                dim = next(len(v) for v in held if v is not None)
+                vecs = np.zeros((len(uniq), dim), dtype=np.float32)
+            for i, v in enumerate(held):
+                if v is not None:
+                    vecs[i], found[i] = v, True
         missing = np.flatnonzero(~found)
         self.last_hits, self.last_misses = int(found.sum()), len(missing)
         self.hits += self.last_hits
@@ -315,7 +337,12 @@ class CachedEncoder:
             new = self.inner.encode(
                 [items[first[i]] for i in missing], batch_size=batch_size, kind=kind
             )
-            self.cache.store(fp, uniq[missing], new)
+            if store:
+                self.cache.store(fp, uniq[missing], new)
+            else:
+                if len(self._held) > _MAX_HELD:
+                    self._held.clear()
+                self._held.update((bytes(uniq[i]), v) for i, v in zip(missing, new, strict=True))
             if vecs.shape[1] != new.shape[1]:
                 vecs = np.zeros((len(uniq), new.shape[1]), dtype=np.float32)
             vecs[missing] = new

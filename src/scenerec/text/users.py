@@ -91,19 +91,33 @@ def interest_sums(
         query_vectors: (n_queries, dim) float32.
         query_weight: weight of an event's query relative to its item.
     """
-    n_items = item_vectors.shape[0]
-    x = sp.csr_matrix((weights, (rows, items)), shape=(n_rows, n_items))
-    out = np.asarray(x @ item_vectors.astype(np.float64))
+    out = _weighted_rows(rows, items, weights, n_rows, item_vectors)
     if queries is None or query_vectors is None or query_weight <= 0:
         return out
     ok = queries >= 0
     if ok.any():
-        xq = sp.csr_matrix(
-            (weights[ok] * query_weight, (rows[ok], queries[ok])),
-            shape=(n_rows, len(query_vectors)),
+        out += _weighted_rows(
+            rows[ok], queries[ok], weights[ok] * query_weight, n_rows, query_vectors
         )
-        out += np.asarray(xq @ query_vectors.astype(np.float64))
     return out
+
+
+def _weighted_rows(
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    weights: npt.NDArray[np.float64],
+    n_rows: int,
+    vectors: FloatMatrix,
+) -> npt.NDArray[np.float64]:
+    """``sum_events w * vectors[col]`` per output row, float64; reads only the vectors the
+    events use (a few events cost O(events x dim), not O(all vectors))."""
+    if len(cols) <= 64 and n_rows <= 4096:  # a few events (online updates): no sparse matrix
+        out = np.zeros((n_rows, vectors.shape[1]), np.float64)
+        np.add.at(out, rows, weights[:, None] * vectors[cols].astype(np.float64))
+        return out
+    used, pos = np.unique(cols, return_inverse=True)
+    x = sp.csr_matrix((weights, (rows, pos.ravel())), shape=(n_rows, len(used)))
+    return np.asarray(x @ vectors[used].astype(np.float64))
 
 
 def user_interest_vectors(

@@ -71,6 +71,43 @@ def test_bot_absolute_cap_and_too_few_users() -> None:
     assert capped.report.bots.cutoff_events_per_minute is None
 
 
+def burst_population(seed: int = 0) -> pl.DataFrame:
+    """The case of issue 12: 100 ordinary users (5-40 events over days), one account firing
+    5,000 events within 60 seconds."""
+    import random
+
+    rng = random.Random(seed)
+    rows = []
+    for u in range(100):
+        t = 1_700_000_000 + u * 7
+        for _ in range(rng.randint(5, 40)):
+            t += rng.choice([30, 120, 600, 3600, 86400])
+            rows.append(ev(user=f"u{u}", item=f"i{rng.randint(0, 200)}", ts=str(t)))
+    rows += [
+        ev(user="burst", item=f"i{k % 200}", ts=str(1_700_100_000 + k * 60 // 5000))
+        for k in range(5000)
+    ]
+    return frame(rows)
+
+
+def test_a_burst_among_ordinary_users_is_caught_by_the_population_rule() -> None:
+    no_cap = CleaningConfig(bot_max_events_in_a_minute=None)
+    result = clean_events(burst_population(), config=no_cap)
+    assert result.report.bots.flagged_users == ("burst",)
+    assert result.report.bots.cutoff_events_per_minute is not None
+    assert result.quarantine.height == 5000 and set(result.quarantine[C.REASON]) == {BOT}
+
+
+def test_a_burst_is_caught_by_the_absolute_cap_on_one_minute() -> None:
+    rows = [ev(user="quiet", item=f"i{k}", ts=str(1_000_000 + k // 20)) for k in range(400)]
+    rows += [ev(user="quiet", item="x", ts=str(2_000_000 + 3600 * k)) for k in range(2000)]
+    rows += [ev(user="human", item=f"i{k}", ts=str(1_000_000 + 30 * k)) for k in range(300)]
+    result = clean_events(frame(rows), config=CleaningConfig())
+    assert result.report.bots.flagged_users == ("quiet",)
+    assert "events within one minute" in detail_of(result, 1)
+    assert result.report.bots.max_events_in_a_minute == 300
+
+
 def test_bot_detection_off() -> None:
     result = clean_events(bot_population(), config=NO_BOTS)
     assert result.quarantine.is_empty()

@@ -22,7 +22,7 @@ from scenerec.data.clean import (
     clean_events,
 )
 from scenerec.data.io import scan_events
-from scenerec.errors import DataWarning, SchemaError
+from scenerec.errors import SchemaError
 from scenerec.schema import EVENT_COLUMNS, C
 from tests.data.clean.helpers import EVENT_OUTPUT_SCHEMA, NO_BOTS, detail_of, ev, frame, reason_of
 
@@ -140,16 +140,6 @@ def test_typed_input_columns_are_accepted() -> None:
         None,
     )
     assert reason_of(result, 2) == BAD_VALUE
-
-
-def test_millisecond_timestamps_warn_or_are_rejected() -> None:
-    raw = frame([ev(ts="1700000000000"), ev(ts="1700000000")])
-    with pytest.warns(DataWarning, match="milliseconds"):
-        clean_events(raw, config=NO_BOTS)
-    bounded = NO_BOTS.model_copy(update={"max_timestamp": 4_102_444_800})  # 2100-01-01
-    result = clean_events(raw, config=bounded)
-    assert reason_of(result, 1) == TIMESTAMP_OUT_OF_RANGE
-    assert result.events[C.ROW].to_list() == [2]
 
 
 # ---------------------------------------------------------------------------------- files

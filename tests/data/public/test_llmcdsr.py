@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from scenerec.data.public import load_food_kitchen
-from scenerec.errors import SchemaError
+from scenerec.errors import DataWarning, SchemaError
 from scenerec.schema import C
 from tests.data.public.helpers import (
     FOOD_KITCHEN,
@@ -124,3 +124,21 @@ def test_food_kitchen_matches_source_md_statistics() -> None:
     assert per_scenario(split["test"]) == {"food": 300, "kitchen": 637}
     assert split["valid"][C.USER_ID].n_unique() == 960
     assert split["test"][C.USER_ID].n_unique() == 937
+
+
+def test_a_release_missing_one_domains_text_and_single_domain_users_loads_with_warnings(
+    tmp_path: Path,
+) -> None:
+    # As the Movie-Book snapshot ships: no text_B.pkl and no train_B.txt.
+    folder = write_food_kitchen(tmp_path / "mb")
+    (folder / "text_B.pkl").unlink()
+    (folder / "train_B.txt").unlink()
+    with pytest.warns(DataWarning) as caught:
+        data = load_food_kitchen(folder, name="movie-book", scenarios=("movie", "book"))
+    messages = " ".join(str(w.message) for w in caught)
+    assert "text_B.pkl is missing" in messages and "train_B.txt is missing" in messages
+    book = data.catalog.filter(pl.col(C.SCENARIO) == "book")
+    assert book.height == 3 and book[C.TITLE].null_count() == 3
+    assert data.catalog.filter(pl.col(C.SCENARIO) == "movie")[C.TITLE].null_count() == 0
+    assert not data.events[C.USER_ID].str.starts_with("B:").any()
+    assert set(data.events[C.SCENARIO].unique()) <= {"movie", "book"}

@@ -150,3 +150,32 @@ def test_a_run_cut_by_the_time_budget_resumes_to_the_end(tmp_path: Path) -> None
     rest = cut.model_copy(update={"max_minutes": None})
     second = Trainer(rest, seed=0, fingerprint="f").fit(tiny_model(), tiny_loader(), mse_loss)
     assert second.stopped == "max_epochs" and second.epochs_run == 4
+
+
+def test_a_smoothed_criterion_does_not_stop_on_one_noisy_epoch() -> None:
+    # A rising metric with one lucky epoch: patience 2 on the raw metric stops at epoch 5,
+    # while the 3-epoch mean keeps improving; the best single epoch's weights are kept.
+    values = [0.10, 0.30, 0.20, 0.21, 0.22, 0.31, 0.32, 0.33, 0.33, 0.33, 0.33, 0.33, 0.33]
+
+    def run(smoothing: int) -> Any:
+        metrics = iter(values)
+        cfg = TrainConfig(epochs=len(values), lr=0.02, patience=2, smoothing=smoothing)
+        return Trainer(cfg, seed=0).fit(
+            tiny_model(), tiny_loader(), mse_loss, validate=lambda _m: next(metrics)
+        )
+
+    raw, smooth = run(1), run(3)
+    assert raw.stopped == "early_stopping" and raw.epochs_run == 4
+    assert "validation NDCG@10" in raw.reason and "(0.3000, epoch 2)" in raw.reason
+    assert smooth.epochs_run == 12 and smooth.best_epoch == 8  # the first 0.33
+    assert smooth.stopped == "early_stopping" and "3-epoch mean" in smooth.reason
+
+
+def test_every_result_says_why_training_stopped() -> None:
+    full = Trainer(TrainConfig(epochs=2), seed=0).fit(tiny_model(), tiny_loader(), mse_loss)
+    assert full.stopped == "max_epochs" and full.reason == "ran the maximum of 2 epochs"
+    cut = Trainer(TrainConfig(epochs=50, max_minutes=1e-9), seed=0).fit(
+        tiny_model(), tiny_loader(), mse_loss
+    )
+    assert cut.stopped == "time_budget" and cut.reason.startswith("time budget")
+    assert full.to_dict()["reason"] == full.reason

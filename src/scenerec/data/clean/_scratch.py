@@ -14,6 +14,9 @@ from scenerec.schema import C
 POS: Final = "__pos"
 COLUMN: Final = "__column"
 TS_TEXT: Final = "__timestamp_text"
+TS_NUM: Final = "__timestamp_number"  # a numeric timestamp as written (in the file's unit)
+TS_BAND: Final = "__timestamp_band"  # the unit that number's magnitude suggests
+SUGGEST: Final = "__suggestion"  # the closest known behaviour to an unknown one
 
 
 def typed_name(column: str) -> str:

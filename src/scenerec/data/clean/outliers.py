@@ -1,7 +1,8 @@
 """Bots and the k-core (rules 10 and 11 of ``scenerec.data.clean``).
 
-Bots are users whose events per active minute are a robust outlier (see
-``CleaningConfig.bot_mad_z``); the k-core drops users and items with too few events.
+Bots are users whose events per active minute are a robust outlier against the population (see
+``CleaningConfig.bot_mad_z``), or who exceed an absolute cap: events per active minute, or events
+in one calendar minute (a burst); the k-core drops users and items with too few events.
 """
 
 from __future__ import annotations
@@ -37,29 +38,46 @@ class BotState:
     passes: int = 0
 
 
+def _user_rates(ev: pl.DataFrame) -> pl.DataFrame:
+    """Per user: events, active minutes, events in the busiest minute, events per active
+    minute; sorted by user (group_by order is arbitrary; the statistics must not depend on it)."""
+    minute = pl.col(C.TIMESTAMP) // 60
+    return (
+        ev.group_by(C.USER_ID)
+        .agg(
+            pl.len().alias("__n"),
+            minute.n_unique().alias("__minutes"),
+            minute.unique_counts().max().alias("__peak"),
+        )
+        .sort(C.USER_ID)
+        .with_columns((pl.col("__n") / pl.col("__minutes")).alias("__rate"))
+    )
+
+
 def drop_bots(
     ev: pl.DataFrame, config: CleaningConfig, state: BotState
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Flag users whose events per active minute are outliers; see ``CleaningConfig.bot_mad_z``."""
-    stats = (
-        ev.group_by(C.USER_ID)
-        .agg(pl.len().alias("__n"), (pl.col(C.TIMESTAMP) // 60).n_unique().alias("__minutes"))
-        .filter(pl.col("__n") >= config.bot_min_events)
-        .sort(C.USER_ID)  # group_by order is arbitrary; the statistics must not depend on it
-        .with_columns((pl.col("__n") / pl.col("__minutes")).alias("__rate"))
-    )
+    """Flag users whose events per active minute are outliers against the population (see
+    ``CleaningConfig.bot_mad_z``) or exceed the absolute caps."""
+    stats = _user_rates(ev)
+    n = stats["__n"].to_numpy()
     rate = stats["__rate"].to_numpy()
     x = np.log(rate)
+    judged = n >= config.bot_min_events
+    reference = n >= config.bot_reference_min_events
     flagged = np.zeros(len(x), dtype=bool)
     cutoffs = np.full(len(x), np.nan)
+    if config.bot_max_events_in_a_minute is not None:
+        flagged |= stats["__peak"].to_numpy() > config.bot_max_events_in_a_minute
     cap = config.bot_max_events_per_minute
     if cap is not None:
-        flagged |= rate > cap
-        cutoffs[flagged] = cap
+        over = judged & ~flagged & (rate > cap)
+        flagged |= over
+        cutoffs[over] = cap
     median = mad = scale = cutoff = None
     while True:
         state.passes += 1
-        pop = ~flagged
+        pop = reference & ~flagged
         if int(pop.sum()) < config.bot_min_users:
             median = mad = scale = cutoff = None
             break
@@ -67,14 +85,14 @@ def drop_bots(
         mad = float(np.median(np.abs(x[pop] - median)))
         scale = max(_MAD_TO_SD * mad, _MIN_LOG_SCALE)
         cutoff = median + config.bot_mad_z * scale
-        new = pop & (x > cutoff)
+        new = judged & ~flagged & (x > cutoff)
         if not new.any():
             break
         # Re-estimate without the outliers: they inflate the MAD, and the cleaned data (which is
         # what a second run sees) will not contain them.
         flagged |= new
         cutoffs[new] = math.exp(cutoff)
-    state.judged = int((~flagged).sum())
+    state.judged = int((judged & ~flagged).sum())
     state.median, state.mad, state.scale = median, mad, scale
     state.cutoff = None if cutoff is None else math.exp(cutoff)
     users = stats.with_columns(pl.Series("__cut", cutoffs)).filter(pl.Series(flagged))
@@ -83,7 +101,7 @@ def drop_bots(
     state.flagged.append(users.select(C.USER_ID))
     marked = ev.join(users, on=C.USER_ID, how="left", maintain_order="left")
     is_bot = pl.col("__n").is_not_null()
-    detail = pl.format(
+    rate_detail = pl.format(
         "user_id '{}' looks automated: {} events in {} active minutes ({} per minute, cut-off {})",
         pl.col(C.USER_ID),
         pl.col("__n"),
@@ -91,6 +109,13 @@ def drop_bots(
         pl.col("__rate").round(2),
         pl.col("__cut").round(2),
     )
+    burst_detail = pl.format(
+        "user_id '{}' looks automated: {} events within one minute "
+        f"(bot_max_events_in_a_minute={config.bot_max_events_in_a_minute})",
+        pl.col(C.USER_ID),
+        pl.col("__peak"),
+    )
+    detail = pl.when(pl.col("__cut").is_nan()).then(burst_detail).otherwise(rate_detail)
     rej = rejected_rows(marked, is_bot, BOT, detail)
     return marked.filter(~is_bot).select(ev.columns), rej
 

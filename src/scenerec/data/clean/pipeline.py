@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from pathlib import Path
-from typing import Final
 
 import polars as pl
 
@@ -16,13 +14,10 @@ from scenerec.data.clean.outliers import BotState, drop_bots, drop_kcore
 from scenerec.data.clean.report import BotReport, CleaningReport, CleaningResult
 from scenerec.data.clean.rows import catalog_item_ids, row_level, row_rejects
 from scenerec.data.io import write_table
-from scenerec.errors import ConfigError, DataWarning
+from scenerec.errors import ConfigError
 from scenerec.schema import EVENT_COLUMNS, EVENT_SCHEMA, C
 
 logger = logging.getLogger(__name__)
-
-# Unix seconds above this are after the year 5000: almost surely milliseconds.
-_MS_SUSPECT: Final = 100_000_000_000
 
 
 def _global_rules(
@@ -82,13 +77,11 @@ def clean_events(
         and the ``report``. See the module docstring for the rules and their order.
 
     Raises:
-        SchemaError: a required column is missing; ``source_row`` is null or repeated; or, with
+        SchemaError: a required column is missing; ``source_row`` is null or repeated; the input
+            cannot be read (naming the file); or, with
             ``config.strict``, the row with the smallest ``source_row`` that a row-level rule
             rejects (the error names the file, that row, the column and the value).
         ConfigError: ``unknown_items="quarantine"`` without a catalog.
-
-    Warns:
-        DataWarning: kept timestamps look like milliseconds (and ``max_timestamp`` is unset).
     """
     config = config or CleaningConfig()
     if config.unknown_items == "quarantine" and catalog is None:
@@ -97,8 +90,8 @@ def clean_events(
     if catalog is not None and config.unknown_items == "quarantine":
         catalog_ids = catalog_item_ids(catalog, file)
 
-    df = row_level(events, config, catalog_ids, file)
-    rejects = [row_rejects(df, config, file)]
+    df, unit = row_level(events, config, catalog_ids, file)
+    rejects = [row_rejects(df, config, file, unit)]
     ev = df.filter(pl.col(C.REASON).is_null()).select(
         POS, C.ROW, *[pl.col(typed_name(c)).cast(EVENT_SCHEMA[c]).alias(c) for c in EVENT_COLUMNS]
     )
@@ -128,21 +121,16 @@ def clean_events(
             scale=bot_state.scale,
             cutoff_events_per_minute=bot_state.cutoff,
             max_events_per_minute=config.bot_max_events_per_minute,
+            max_events_in_a_minute=config.bot_max_events_in_a_minute,
             flagged_users=flagged,
             passes=bot_state.passes,
         ),
         kcore_rounds=kcore_rounds,
         global_passes=passes,
         config=config.to_dict(),
+        timestamp_unit=unit.unit,
+        timestamp_note=unit.note,
     )
-    ts_max = ev[C.TIMESTAMP].max()
-    if isinstance(ts_max, int) and ts_max > _MS_SUSPECT and config.max_timestamp is None:
-        warnings.warn(
-            f"{file or 'events'}: timestamps up to {ts_max} look like milliseconds, not seconds; "
-            "divide them by 1000, or set max_timestamp to reject them",
-            DataWarning,
-            stacklevel=2,
-        )
     logger.info(
         "cleaned %s: %d rows in, %d kept, %d quarantined %s",
         file or "events",

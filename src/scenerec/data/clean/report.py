@@ -24,7 +24,8 @@ class BotReport:
         scale: ``max(1.4826 * MAD, 0.25)``; None as above.
         cutoff_events_per_minute: rate above which a judged user is flagged by the z rule,
             ``exp(median + bot_mad_z * scale)``; None as above.
-        max_events_per_minute: the absolute cap used, if any.
+        max_events_per_minute: the absolute cap on events per active minute, if any.
+        max_events_in_a_minute: the burst cap on events in one calendar minute, if any.
         flagged_users: flagged user ids, sorted.
         passes: estimate-and-flag passes over all bot/k-core rounds.
     """
@@ -36,6 +37,7 @@ class BotReport:
     scale: float | None = None
     cutoff_events_per_minute: float | None = None
     max_events_per_minute: float | None = None
+    max_events_in_a_minute: int | None = None
     flagged_users: tuple[str, ...] = ()
     passes: int = 0
 
@@ -49,6 +51,7 @@ class BotReport:
             "scale": self.scale,
             "cutoff_events_per_minute": self.cutoff_events_per_minute,
             "max_events_per_minute": self.max_events_per_minute,
+            "max_events_in_a_minute": self.max_events_in_a_minute,
             "flagged_users": list(self.flagged_users),
             "passes": self.passes,
         }
@@ -67,6 +70,8 @@ class CleaningReport:
         kcore_rounds: k-core removal rounds that removed something (all passes together).
         global_passes: bot/k-core alternations until the fixed point.
         config: the configuration used, as plain data.
+        timestamp_unit: the unit numeric timestamps were read in (``s``, ``ms``, ``us``, ``ns``).
+        timestamp_note: how that unit was decided, in one sentence.
     """
 
     file: str | None
@@ -77,6 +82,8 @@ class CleaningReport:
     kcore_rounds: int
     global_passes: int
     config: dict[str, Any] = field(default_factory=dict)
+    timestamp_unit: str = "s"
+    timestamp_note: str = ""
 
     @property
     def quarantined_rows(self) -> int:
@@ -95,11 +102,15 @@ class CleaningReport:
             "kcore_rounds": self.kcore_rounds,
             "global_passes": self.global_passes,
             "config": dict(self.config),
+            "timestamp_unit": self.timestamp_unit,
+            "timestamp_note": self.timestamp_note,
         }
 
     def to_table_rows(self) -> list[tuple[str, str]]:
         """(label, value) pairs for a two-column summary table; reasons with 0 rows omitted."""
         rows = [("input rows", f"{self.input_rows:,}"), ("kept rows", f"{self.output_rows:,}")]
+        if self.timestamp_note:
+            rows.append(("timestamps", self.timestamp_note))
         rows += [(f"quarantined: {r}", f"{n:,}") for r, n in self.rows_per_reason.items() if n]
         b = self.bots
         if b.enabled:
@@ -110,6 +121,8 @@ class CleaningReport:
                 )
             if b.max_events_per_minute is not None:
                 rows.append(("bot: cap events/active minute", f"{b.max_events_per_minute:.3g}"))
+            if b.max_events_in_a_minute is not None:
+                rows.append(("bot: cap events in one minute", f"{b.max_events_in_a_minute:,}"))
             rows.append(("bot: flagged users", f"{len(b.flagged_users):,}"))
         if self.kcore_rounds:
             rows.append(("k-core rounds", str(self.kcore_rounds)))

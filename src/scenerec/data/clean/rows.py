@@ -6,13 +6,23 @@ Each row is judged alone, lazily, on the streaming engine (rules 1-7 of ``scener
 from __future__ import annotations
 
 from collections.abc import Sequence
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Final
 
 import polars as pl
 
-from scenerec.data.clean._scratch import COLUMN, POS, TS_TEXT, typed_name
+from scenerec.data.clean._scratch import (
+    COLUMN,
+    POS,
+    SUGGEST,
+    TS_BAND,
+    TS_NUM,
+    TS_TEXT,
+    typed_name,
+)
 from scenerec.data.clean.config import (
+    BAD_LINE,
     BAD_TIMESTAMP,
     BAD_VALUE,
     ENCODING,
@@ -23,6 +33,16 @@ from scenerec.data.clean.config import (
     UNKNOWN_ITEM,
     CleaningConfig,
 )
+from scenerec.data.clean.timestamps import (
+    UNIT_NAMES,
+    UnitDecision,
+    band,
+    decide_unit,
+    iso_timestamp,
+    numeric_timestamp,
+    to_seconds,
+)
+from scenerec.data.io import input_errors, require_item_id
 from scenerec.errors import SchemaError
 from scenerec.schema import EVENT_COLUMNS, REQUIRED_EVENT_COLUMNS, C
 
@@ -36,48 +56,6 @@ def _text(column: str, dtype: pl.DataType) -> pl.Expr:
         expr = expr.cast(pl.String)
     expr = expr.str.strip_chars()
     return pl.when(expr.str.len_bytes() > 0).then(expr)
-
-
-def _parse_timestamp(dtype: pl.DataType) -> pl.Expr:
-    """Int64 Unix seconds from the original timestamp column; null when unparseable."""
-    col = pl.col(C.TIMESTAMP)
-    if dtype.is_integer():
-        return col.cast(pl.Int64, strict=False)
-    if isinstance(dtype, pl.Datetime):
-        return col.dt.epoch("s")
-    if dtype == pl.Date:
-        return col.cast(pl.Datetime("us")).dt.epoch("s")
-    if dtype.is_float():
-        return _whole_float(col)
-    text = pl.col(TS_TEXT)
-    as_int = text.cast(pl.Int64, strict=False)
-    # Only rows that are not plain integers pay for the float and ISO attempts (nulls are free).
-    rest = pl.when(as_int.is_null()).then(text)
-    as_float = rest.cast(pl.Float64, strict=False)
-    iso_src = (
-        pl.when(as_float.is_null())
-        .then(rest)
-        .str.replace(r"^(\d{4}-\d{2}-\d{2}) ", "${1}T")
-        .str.replace(r"[Zz]$", "+00:00")
-    )
-    # %.f takes an optional fraction, %#z an offset with or without minutes; exact match only.
-    iso = [
-        iso_src.str.to_datetime(fmt, strict=False, time_unit="us", time_zone="UTC").dt.epoch("s")
-        for fmt in (
-            "%Y-%m-%dT%H:%M:%S%.f%#z",
-            "%Y-%m-%dT%H:%M:%S%.f",
-            "%Y-%m-%dT%H:%M%#z",
-            "%Y-%m-%dT%H:%M",
-        )
-    ]
-    date = iso_src.str.to_date("%Y-%m-%d", strict=False).cast(pl.Datetime("us")).dt.epoch("s")
-    return pl.coalesce(as_int, _whole_float(as_float), *iso, date)
-
-
-def _whole_float(expr: pl.Expr) -> pl.Expr:
-    """A float that is a whole number of seconds (``978300760.0``) as Int64, else null."""
-    ok = expr.is_finite() & (expr == expr.floor()) & (expr.abs() < 2.0**53)
-    return pl.when(ok).then(expr).cast(pl.Int64)
 
 
 def _parse_value(dtype: pl.DataType) -> pl.Expr:
@@ -97,10 +75,12 @@ def _first_match(rules: Sequence[tuple[pl.Expr, str]]) -> pl.Expr:
 
 
 def _row_rules(
-    schema: pl.Schema, config: CleaningConfig, catalog_ids: pl.Series | None
+    schema: pl.Schema, config: CleaningConfig, catalog_ids: pl.Series | None, unit: UnitDecision
 ) -> list[tuple[pl.Expr, str, str]]:
     """(condition, reason, column) for every row-level check, in rule order."""
-    rules: list[tuple[pl.Expr, str, str]] = []
+    rules: list[tuple[pl.Expr, str, str]] = [
+        (pl.col(C.PARSE_ERROR).is_not_null(), BAD_LINE, C.PARSE_ERROR)
+    ]
     for col in REQUIRED_EVENT_COLUMNS:
         name = TS_TEXT if col == C.TIMESTAMP else typed_name(col)
         rules.append((pl.col(name).is_null(), MISSING_VALUE, col))
@@ -115,6 +95,9 @@ def _row_rules(
         lo, hi = config.value_range
         rules.append((~value.is_between(lo, hi).fill_null(True), BAD_VALUE, C.VALUE))
     ts = pl.col(typed_name(C.TIMESTAMP))
+    if unit.detected:
+        other_unit = pl.col(TS_BAND).is_not_null() & (pl.col(TS_BAND) != unit.unit)
+        rules.append((other_unit, TIMESTAMP_OUT_OF_RANGE, C.TIMESTAMP))
     if config.min_timestamp is not None:
         rules.append((ts < config.min_timestamp, TIMESTAMP_OUT_OF_RANGE, C.TIMESTAMP))
     if config.max_timestamp is not None:
@@ -129,27 +112,45 @@ def _row_rules(
     return rules
 
 
-def _row_details(config: CleaningConfig) -> pl.Expr:
+def _row_details(config: CleaningConfig, unit: UnitDecision) -> pl.Expr:
     """Problem sentence (without the value) for rows with a row-level reason and column."""
     reason, column = pl.col(C.REASON), pl.col(COLUMN)
     lo_hi = "" if config.value_range is None else f" {list(config.value_range)}"
     bounds = f"[{config.min_timestamp}, {config.max_timestamp}]".replace("None", "unbounded")
     allowed = list(config.allowed_behaviors or ())
+    known = allowed if len(allowed) <= 12 else f"{len(allowed)} names"
+    closest = pl.format(" (closest known: '{}')", pl.col(SUGGEST)).fill_null("")
+    unit_name = UNIT_NAMES[unit.unit]
+    band_name = pl.col(TS_BAND).replace_strict(UNIT_NAMES, default=None, return_dtype=pl.String)
     return (
-        pl.when(reason == MISSING_VALUE)
+        pl.when(reason == BAD_LINE)
+        .then(pl.col(C.PARSE_ERROR))
+        .when(reason == MISSING_VALUE)
         .then(pl.format("{} is missing or empty", column))
         .when(reason == ENCODING)
         .then(pl.format("{} has bytes that are not valid UTF-8 (shown as U+FFFD)", column))
         .when(reason == BAD_TIMESTAMP)
-        .then(pl.lit("timestamp is neither whole Unix seconds nor ISO-8601"))
+        .then(pl.lit("timestamp is neither a whole Unix time (s, ms, us or ns) nor ISO-8601"))
         .when((reason == BAD_VALUE) & pl.col(typed_name(C.VALUE)).is_finite().fill_null(False))
         .then(pl.lit(f"value is outside value_range{lo_hi}"))
         .when(reason == BAD_VALUE)
         .then(pl.lit("value is not a finite number"))
+        .when((reason == TIMESTAMP_OUT_OF_RANGE) & (pl.col(TS_BAND) != unit.unit).fill_null(False))
+        .then(
+            pl.format(
+                f"timestamp looks like {{}} but this file's timestamps are in {unit_name}",
+                band_name,
+            )
+        )
         .when(reason == TIMESTAMP_OUT_OF_RANGE)
-        .then(pl.lit(f"timestamp is outside {bounds} (Unix seconds)"))
+        .then(
+            pl.format(
+                f"timestamp is {{}} s after conversion, outside {bounds} (Unix seconds)",
+                pl.col(typed_name(C.TIMESTAMP)),
+            )
+        )
         .when(reason == UNKNOWN_BEHAVIOR)
-        .then(pl.lit(f"behavior is not in allowed_behaviors {allowed}"))
+        .then(pl.format(f"behavior is not a known behaviour {known}{{}}", closest))
         .when(reason == UNKNOWN_ITEM)
         .then(pl.lit("item_id is not in the catalog"))
         .otherwise(pl.lit(None, pl.String))
@@ -184,19 +185,15 @@ def _prepare(events: pl.LazyFrame | pl.DataFrame, file: str | Path | None) -> pl
         lf = lf.with_columns(pl.col(C.ROW).cast(pl.Int64, strict=False))
     else:
         lf = lf.with_columns((pl.col(POS).cast(pl.Int64) + 1).alias(C.ROW))
-    absent = [pl.lit(None, pl.String).alias(c) for c in EVENT_COLUMNS if c not in names]
-    return lf.with_columns(absent).select(POS, C.ROW, *EVENT_COLUMNS)
+    absent = [
+        pl.lit(None, pl.String).alias(c) for c in (*EVENT_COLUMNS, C.PARSE_ERROR) if c not in names
+    ]
+    return lf.with_columns(absent).select(POS, C.ROW, *EVENT_COLUMNS, C.PARSE_ERROR)
 
 
 def catalog_item_ids(catalog: pl.DataFrame, file: str | Path | None) -> pl.Series:
     """The catalog's item ids, normalised like event item ids (stripped, non-empty)."""
-    if C.ITEM_ID not in catalog.columns:
-        raise SchemaError(
-            f"catalog has no {C.ITEM_ID!r} column; found {catalog.columns}",
-            file=file,
-            column=C.ITEM_ID,
-            fix="read it with scenerec.data.io.read_catalog and a column mapping",
-        )
+    require_item_id(catalog.columns, file)
     ids = catalog.select(_text(C.ITEM_ID, catalog.schema[C.ITEM_ID]))
     return ids.to_series().drop_nulls().unique().sort()
 
@@ -220,9 +217,10 @@ def row_level(
     config: CleaningConfig,
     catalog_ids: pl.Series | None,
     file: str | Path | None,
-) -> pl.DataFrame:
+) -> tuple[pl.DataFrame, UnitDecision]:
     """Every input row with its original text (schema names), typed values (``typed_name`` names),
-    position, and the first row-level reason and column (null when the row passed)."""
+    position, and the first row-level reason and column (null when the row passed); and the
+    unit of the numeric timestamps."""
     lf = _prepare(events, file)
     schema = lf.collect_schema()
     typed = [
@@ -230,46 +228,69 @@ def row_level(
         for c in (C.USER_ID, C.ITEM_ID, C.SCENARIO, C.QUERY)
     ]
     behavior = _text(C.BEHAVIOR, schema[C.BEHAVIOR]).str.to_lowercase()
+    ts_type = schema[C.TIMESTAMP]
     lf = lf.with_columns(
         *typed,
         behavior.alias(typed_name(C.BEHAVIOR)),
         _parse_value(schema[C.VALUE]).alias(typed_name(C.VALUE)),
-        _text(C.TIMESTAMP, schema[C.TIMESTAMP]).alias(TS_TEXT),
-    )
-    lf = lf.with_columns(_parse_timestamp(schema[C.TIMESTAMP]).alias(typed_name(C.TIMESTAMP)))
-    rules = _row_rules(schema, config, catalog_ids)
-    lf = lf.with_columns(
-        _first_match([(cond, reason) for cond, reason, _ in rules]).alias(C.REASON),
-        _first_match([(cond, col) for cond, _, col in rules]).alias(COLUMN),
-        # The quarantine shows the original values, as text.
-        *[pl.col(c).cast(pl.String) for c in EVENT_COLUMNS],
-    ).drop(TS_TEXT)
-    df = lf.collect(engine="streaming")
+        _text(C.TIMESTAMP, ts_type).alias(TS_TEXT),
+    ).with_columns(numeric_timestamp(ts_type).alias(TS_NUM))
+    with input_errors(file):
+        unit = decide_unit(lf, config.timestamp_unit)
+        seconds = pl.coalesce(to_seconds(unit.unit), iso_timestamp(ts_type))
+        lf = lf.with_columns(
+            seconds.alias(typed_name(C.TIMESTAMP)), band(pl.col(TS_NUM)).alias(TS_BAND)
+        )
+        rules = _row_rules(schema, config, catalog_ids, unit)
+        lf = lf.with_columns(
+            _first_match([(cond, reason) for cond, reason, _ in rules]).alias(C.REASON),
+            _first_match([(cond, col) for cond, _, col in rules]).alias(COLUMN),
+            # The quarantine shows the original values, as text.
+            *[pl.col(c).cast(pl.String) for c in EVENT_COLUMNS],
+        ).drop(TS_TEXT, TS_NUM)
+        df = lf.collect(engine="streaming")
     if not df[POS].is_sorted():
         # Positions must equal row numbers of df (the quarantine gathers by them).
         df = df.sort(POS)
     _check_rows(df, file)
-    return df
+    return df, unit
 
 
-def row_rejects(df: pl.DataFrame, config: CleaningConfig, file: str | Path | None) -> pl.DataFrame:
+def _suggestions(bad: pl.DataFrame, config: CleaningConfig) -> pl.DataFrame:
+    """``SUGGEST``: the closest known behaviour to each unknown one (null when none is close)."""
+    allowed = list(config.allowed_behaviors or ())
+    beh = pl.col(typed_name(C.BEHAVIOR))
+    unknown = bad.filter(pl.col(C.REASON) == UNKNOWN_BEHAVIOR)[typed_name(C.BEHAVIOR)]
+    close = {u: next(iter(get_close_matches(u, allowed, n=1)), None) for u in unknown.unique()}
+    return bad.with_columns(
+        beh.replace_strict(close, default=None, return_dtype=pl.String).alias(SUGGEST)
+    )
+
+
+def row_rejects(
+    df: pl.DataFrame, config: CleaningConfig, file: str | Path | None, unit: UnitDecision
+) -> pl.DataFrame:
     """(position, reason, detail) of the rows a row-level rule rejected; under ``strict`` the
     one with the smallest source_row raises instead."""
-    bad = df.filter(pl.col(C.REASON).is_not_null()).rechunk()
-    bad = bad.with_columns(_row_details(config).alias(C.DETAIL))
+    bad = _suggestions(df.filter(pl.col(C.REASON).is_not_null()).rechunk(), config)
+    bad = bad.with_columns(_row_details(config, unit).alias(C.DETAIL))
     if config.strict and not bad.is_empty():
         first = bad.sort(C.ROW).row(0, named=True)
         column = first[COLUMN]
+        fix = FIXES[first[C.REASON]]
+        if first[SUGGEST] is not None:
+            fix = f"did you mean {first[SUGGEST]!r}? {fix[0].upper()}{fix[1:]}"
+        parse = column == C.PARSE_ERROR
         raise SchemaError(
             first[C.DETAIL],
             file=file,
             row=first[C.ROW],
-            column=column,
-            value=first[column],
-            fix=FIXES[first[C.REASON]],
+            column=None if parse else column,
+            value=None if parse else first[column],
+            fix=fix,
         )
     got = (
-        pl.when(pl.col(C.REASON) == MISSING_VALUE)
+        pl.when(pl.col(C.REASON).is_in([MISSING_VALUE, BAD_LINE]))
         .then(pl.lit(""))
         .otherwise(pl.format(" (got '{}')", _bad_value_text()))
     )

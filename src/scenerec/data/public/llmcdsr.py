@@ -35,6 +35,8 @@ reports HR/NDCG per domain; that protocol belongs to ``scenerec.eval``.
 
 from __future__ import annotations
 
+import logging
+import warnings
 from pathlib import Path
 from typing import Final
 
@@ -42,7 +44,7 @@ import polars as pl
 
 from scenerec.data.public._base import LINE, LoadedData, read_lines, require_file, typed_events
 from scenerec.data.public.restricted_pickle import load_builtin_pickle
-from scenerec.errors import SchemaError
+from scenerec.errors import DataWarning, SchemaError
 from scenerec.schema import C
 
 SCENARIOS: Final = ("food", "kitchen")
@@ -57,11 +59,19 @@ SEQUENCE_FILES: Final = (
     ("test.txt", "test"),
 )
 _EVAL_PREFIXES: Final = ("valid", "test")
+_OPTIONAL_PREFIXES: Final = ("A", "B")  # the single-domain users' files
+
+logger = logging.getLogger(__name__)
 
 _GIDX: Final = "_global_idx"
 _POS: Final = "_pos"
 _LAST: Final = "_is_last"
 _PREFIX: Final = "_prefix"
+
+
+def _warn(msg: str) -> None:
+    warnings.warn(msg, DataWarning, stacklevel=3)
+    logger.warning(msg)
 
 
 def _read_counts(folder: Path) -> tuple[int, int]:
@@ -78,11 +88,19 @@ def _read_counts(folder: Path) -> tuple[int, int]:
 
 
 def _item_map(folder: Path, domain: str, n: int, offset: int) -> pl.DataFrame:
-    """ASIN and title of every item of one domain, by global id ``offset + local index``."""
+    """ASIN and title of every item of one domain, by global id ``offset + local index``.
+
+    A missing ``text_<domain>.pkl`` (some releases ship only one domain's titles) leaves that
+    domain's items without text, with a warning: models fall back to their ids.
+    """
     set_file = folder / f"item_set_{domain}.pkl"
     text_file = folder / f"text_{domain}.pkl"
     index = load_builtin_pickle(set_file)
-    texts = load_builtin_pickle(text_file)
+    texts: object = {}
+    if text_file.is_file():
+        texts = load_builtin_pickle(text_file)
+    else:
+        _warn(f"{text_file} is missing: the {n:,} items of domain {domain} have no text")
     if not isinstance(index, dict) or not all(
         isinstance(k, str) and isinstance(v, int) for k, v in index.items()
     ):
@@ -196,9 +214,13 @@ def load_food_kitchen(
     asins = items[C.ITEM_ID]
     scen_a, scen_b = scenarios
 
-    frames = [
-        _read_sequences(folder / fname, prefix, n_a + n_b) for fname, prefix in SEQUENCE_FILES
-    ]
+    frames = []
+    for fname, prefix in SEQUENCE_FILES:
+        if prefix in _OPTIONAL_PREFIXES and not (folder / fname).is_file():
+            # Single-domain users are extra training data; a release may lack them.
+            _warn(f"{folder / fname} is missing: no users active only in that domain")
+            continue
+        frames.append(_read_sequences(folder / fname, prefix, n_a + n_b))
     long = pl.concat(frames)
     events_all = long.with_columns(
         asins.gather(long[_GIDX]).alias(C.ITEM_ID),

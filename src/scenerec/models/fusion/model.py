@@ -37,6 +37,7 @@ from scenerec.models.nn import Holdout, IndexBatches, LazyAdam, NeuralRecommende
 from scenerec.models.online import OnlineMixin
 from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import C, FloatMatrix, IdxArray
+from scenerec.text.cache import CachedEncoder
 from scenerec.text.embeddings import encode_items, encode_queries, normalize_query
 from scenerec.text.encoder import TextEncoder, make_encoder
 from scenerec.text.templates import render_items
@@ -361,7 +362,39 @@ class ScenarioFusion(NeuralRecommender[ScenarioFusionConfig], OnlineMixin[Scenar
                 f"fitted with {self.encoder_fingerprint_!r}; its vectors would not match. Fix: "
                 "make the same model files available (config.encoder) or refit"
             )
+        if isinstance(enc, CachedEncoder):  # online: a few texts per call, see its ``store``
+            return enc.encode(texts, kind=kind, store=False)
         return enc.encode(texts, kind=kind)
+
+    # Hooks of the online layer (models.online.OnlineMixin), added for issue 13.
+    def _add_items(self, catalog: pl.DataFrame) -> None:
+        """New or updated catalog rows: their text is encoded now and scored through ``W e_i``
+        (new items have no trained id rows)."""
+        ts, d = self.train_state, self.item_text_.shape[1]
+        n_new = ts.n_items - self.n_items_
+        blank = (np.zeros((n_new, d), np.float32), np.zeros(n_new, bool))
+        self._grow(ts.n_users, ts.n_items, ts.n_scenarios, blank)
+        texts, ok = render_items(catalog, self.config.template)
+        if ok.any():
+            rows = catalog[C.ITEM_IDX].to_numpy().astype(np.int64)[ok]
+            vecs = self._encode([t for t, k in zip(texts, ok, strict=True) if k])
+            proj = self.params_.item_proj
+            self.item_text_[rows], self.has_text_[rows] = vecs, True
+            self.item_vecs_[rows, : proj.shape[0]] = vecs @ proj.T
+
+    def _forget_user(self, user_idx: int, events: Histories) -> None:
+        st = self.state_
+        st.text[user_idx], st.ids[user_idx], st.weight[user_idx] = 0.0, 0.0, 0.0
+        st.count[user_idx], st.ref[user_idx] = 0.0, 0
+
+    def _warm_weights(self) -> dict[str, np.ndarray]:
+        p, n = self.params_, self.n_items_
+        return {
+            "user_proj.weight": p.user_proj,
+            "item_proj.weight": p.item_proj,
+            **{"id_in": p.id_in[:n], "id_out": p.id_out[:n], "bias": p.bias[:n]},
+            **{"att": p.att, "feat": p.feat},
+        }
 
     # ------------------------------------------------------------------ persistence
     def _arrays(self) -> dict[str, np.ndarray]:

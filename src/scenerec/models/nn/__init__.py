@@ -5,6 +5,8 @@
 - ``checkpoint``: checkpoints as safetensors + JSON.
 - ``batches``: ``IndexBatches`` and history windows.
 - ``holdout``: the validation holdout behind early stopping.
+- ``sequence``: what the sequence models share: ``SequenceConfig``, the windows that make every
+  event a training target, negative sampling and the (sampled) softmax loss.
 - ``layers``: ``CausalEncoder`` and module <-> array conversion.
 - ``optim``: ``LazyAdam`` for sparse id tables.
 """
@@ -16,6 +18,14 @@ from scenerec.models.nn.holdout import Holdout
 from scenerec.models.nn.layers import CausalEncoder, load_module_arrays, module_arrays
 from scenerec.models.nn.model import NeuralConfig, NeuralRecommender, TrainingPlan
 from scenerec.models.nn.optim import LazyAdam
+from scenerec.models.nn.sequence import (
+    Candidates,
+    NegativeSampler,
+    SequenceConfig,
+    Windows,
+    history_windows,
+    softmax_loss,
+)
 from scenerec.models.nn.trainer import (
     TrainConfig,
     Trainer,
@@ -28,24 +38,30 @@ from scenerec.models.nn.trainer import (
 )
 
 __all__ = [
+    "Candidates",
     "CausalEncoder",
     "Holdout",
     "IndexBatches",
     "LazyAdam",
+    "NegativeSampler",
     "NeuralConfig",
     "NeuralRecommender",
+    "SequenceConfig",
     "TrainConfig",
     "TrainResult",
     "Trainer",
     "TrainingDivergedError",
     "TrainingPlan",
+    "Windows",
     "Wrapper",
     "batch_windows",
     "config_fingerprint",
     "epoch_seed",
+    "history_windows",
     "last_windows",
     "load_module_arrays",
     "log_gap_buckets",
     "module_arrays",
     "set_torch_threads",
+    "softmax_loss",
 ]

@@ -94,6 +94,7 @@ class Holdout:
         scenario_items: Mapping[int, IdxArray],
         seen: sp.csr_matrix,
         k: int = 10,
+        batch_size: int = 512,
     ) -> float:
         """Mean NDCG@k of the held-out items over full rankings of their scenario's items.
 
@@ -102,28 +103,40 @@ class Holdout:
             scenario_items: scenario index -> candidate item indices.
             seen: (n_users, n_items) training interactions, removed from each ranking.
             k: cut-off.
+            batch_size: users scored at once.
         """
         if len(self) == 0:
             return float("nan")
         total = 0.0
         for s in np.unique(self.scenarios):
-            rows = np.flatnonzero(self.scenarios == s)
             items = scenario_items.get(int(s), np.zeros(0, np.int64))
             if len(items) == 0:
                 continue  # nothing to rank: counts as a miss
-            users = self.users[rows]
-            scores = np.asarray(score(users, int(s), items), np.float32).copy()
-            pos = np.searchsorted(items, self.items[rows])
-            found = (pos < len(items)) & (
-                items[np.minimum(pos, len(items) - 1)] == self.items[rows]
-            )
-            sub = seen[users][:, items].tocoo()
-            scores[sub.row, sub.col] = -np.inf
-            target = scores[np.arange(len(rows)), np.minimum(pos, len(items) - 1)]
-            rank = (scores > target[:, None]).sum(axis=1)
-            gains = np.where(found & (rank < k), 1.0 / np.log2(rank + 2.0), 0.0)
-            total += float(gains.sum())
+            in_s = np.flatnonzero(self.scenarios == s)
+            for start in range(0, len(in_s), batch_size):
+                rows = in_s[start : start + batch_size]
+                total += self._gains(score, int(s), items, rows, seen, k)
         return total / len(self)
+
+    def _gains(
+        self,
+        score: Callable[[IdxArray, int, IdxArray], np.ndarray],
+        s: int,
+        items: IdxArray,
+        rows: IdxArray,
+        seen: sp.csr_matrix,
+        k: int,
+    ) -> float:
+        users = self.users[rows]
+        scores = np.asarray(score(users, s, items), np.float32).copy()
+        pos = np.searchsorted(items, self.items[rows])
+        found = (pos < len(items)) & (items[np.minimum(pos, len(items) - 1)] == self.items[rows])
+        sub = seen[users][:, items].tocoo()
+        scores[sub.row, sub.col] = -np.inf
+        target = scores[np.arange(len(rows)), np.minimum(pos, len(items) - 1)]
+        rank = (scores > target[:, None]).sum(axis=1)
+        gains = np.where(found & (rank < k), 1.0 / np.log2(rank + 2.0), 0.0)
+        return float(gains.sum())
 
 
 __all__ = ["Holdout"]

@@ -87,12 +87,16 @@ class NeuralRecommender(BaseRecommender[NeuralConfigT]):
     def _fit(self, data: TrainState) -> None:
         cfg = self.config.train
         h, scenarios = self._holdout_scope(data)
-        holdout = Holdout.draw(
-            h, cfg.valid_users, seed=self.seed, scenarios=scenarios, pick=cfg.valid_pick
-        )
+        n_valid = h.n_users if cfg.valid_users == "all" else cfg.valid_users
+        holdout = Holdout.draw(h, n_valid, seed=self.seed, scenarios=scenarios, pick=cfg.valid_pick)
         threads = set_torch_threads(self.options.resolved_threads())
         torch.manual_seed(self.seed)
         plan = self._plan(data, holdout)
+        warm = getattr(self, "warm_weights", None)  # online fine-tuning (models.online)
+        if warm:
+            from scenerec.models.online import load_warm
+
+            plan.info["warm_start"] = load_warm(plan.net, warm)
         validate = None
         scorer = plan.score
         if len(holdout) and scorer is not None:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import torch
 from pydantic import Field
@@ -43,15 +43,20 @@ class TrainConfig(FrozenConfig):
         lr: learning rate.
         weight_decay: decoupled weight decay (AdamW); 0 uses plain Adam.
         grad_clip: clip the global gradient norm to this value; ``None`` does not clip.
-        valid_users: hold out one event of this many random users (drawn with the model seed)
-            and rank it after every epoch; NDCG@10 on them drives early stopping. 0 trains on
-            everything and disables early stopping.
+        valid_users: hold out one event of this many random users (drawn with the model seed),
+            or of every user (``"all"``), and rank it after every epoch; NDCG@10 on them drives
+            early stopping. 0 trains on everything and disables early stopping. A few hundred
+            users give a metric whose epoch-to-epoch noise exceeds the gains late in training:
+            use thousands, or all.
         valid_pick: which event of a validation user is held out: ``last`` (the latest, which
             mirrors a chronological split) or ``random`` (one at random, which mirrors a random
             split: with ``last``, a model evaluated on a random split early-stops on the wrong
             question).
-        patience: stop after this many epochs without a better validation metric.
+        patience: stop after this many epochs without a better (smoothed) validation metric.
         min_delta: an improvement smaller than this does not count.
+        smoothing: early stopping watches the mean metric of the last this many epochs, so one
+            lucky or unlucky epoch neither stops training nor resets the patience; the weights
+            kept are still those of the epoch with the best single metric.
         max_minutes: stop before starting an epoch that would end after this budget.
         checkpoint_dir: write a checkpoint here after every epoch; ``None`` writes none.
         resume: continue from the checkpoint in ``checkpoint_dir`` when there is one.
@@ -62,10 +67,11 @@ class TrainConfig(FrozenConfig):
     lr: float = Field(default=1e-3, gt=0)
     weight_decay: float = Field(default=0.0, ge=0)
     grad_clip: float | None = Field(default=5.0, gt=0)
-    valid_users: int = Field(default=0, ge=0)
+    valid_users: Annotated[int, Field(ge=0)] | Literal["all"] = 0
     valid_pick: Literal["last", "random"] = "last"
     patience: int = Field(default=3, ge=1)
     min_delta: float = Field(default=0.0, ge=0)
+    smoothing: int = Field(default=1, ge=1)
     max_minutes: float | None = Field(default=None, gt=0)
     checkpoint_dir: Path | None = None
     resume: bool = True
@@ -80,6 +86,7 @@ class TrainResult:
         best_epoch: 1-based epoch whose weights were kept (the last one without validation).
         best_metric: its validation metric, or ``None`` without validation.
         stopped: ``max_epochs``, ``early_stopping`` or ``time_budget``.
+        reason: why training stopped, in words (with the numbers behind it).
         seconds: wall time of this call.
         history: one dict per epoch: ``epoch``, ``loss`` (mean), ``seconds``, and ``metric``.
     """
@@ -88,6 +95,7 @@ class TrainResult:
     best_epoch: int = 0
     best_metric: float | None = None
     stopped: str = "max_epochs"
+    reason: str = ""
     seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -97,6 +105,7 @@ class TrainResult:
             "best_epoch": self.best_epoch,
             "best_metric": self.best_metric,
             "stopped": self.stopped,
+            "reason": self.reason,
             "seconds": round(self.seconds, 3),
             "history": self.history,
         }
@@ -213,7 +222,15 @@ class Trainer:
             result = TrainResult(
                 **{
                     k: state[k]
-                    for k in ("epochs_run", "best_epoch", "best_metric", "stopped", "history")
+                    for k in (
+                        "epochs_run",
+                        "best_epoch",
+                        "best_metric",
+                        "stopped",
+                        "reason",
+                        "history",
+                    )
+                    if k in state
                 }
             )
             bad_epochs = int(state["bad_epochs"])
@@ -232,6 +249,10 @@ class Trainer:
                 last = result.history[-1]["seconds"]
                 if elapsed + last > cfg.max_minutes * 60.0:
                     result.stopped = "time_budget"
+                    result.reason = (
+                        f"time budget: after {elapsed:.0f} s another epoch (~{last:.0f} s) "
+                        f"would pass {cfg.max_minutes:g} min"
+                    )
                     break
             t0 = time.perf_counter()
             loss = self._run_epoch(model, opt, loader, loss_fn, epoch)
@@ -242,11 +263,9 @@ class Trainer:
                     metric = float(validate(inner))
                 row["metric"] = metric
                 best = result.best_metric
-                if best is None or metric > best + cfg.min_delta:
-                    result.best_metric, result.best_epoch, bad_epochs = metric, epoch + 1, 0
+                if best is None or metric > best:
+                    result.best_metric, result.best_epoch = metric, epoch + 1
                     best_state = {k: v.detach().clone() for k, v in inner.state_dict().items()}
-                else:
-                    bad_epochs += 1
             else:
                 result.best_epoch = epoch + 1
             row["seconds"] = time.perf_counter() - t0
@@ -261,9 +280,14 @@ class Trainer:
                 f" metric {row['metric']:.4f}" if "metric" in row else "",
                 row["seconds"],
             )
-            stop = validate is not None and bad_epochs >= cfg.patience
-            if stop:
-                result.stopped = "early_stopping"
+            stop = False
+            if validate is not None:
+                bad_epochs, reason = _patience_used(result.history, cfg)
+                stop = bad_epochs >= cfg.patience
+                if stop:
+                    result.stopped, result.reason = "early_stopping", reason
+            if not stop and epoch + 1 == cfg.epochs:
+                result.reason = f"ran the maximum of {cfg.epochs} epochs"
             if ckpt is not None:
                 save_checkpoint(
                     ckpt,
@@ -321,6 +345,24 @@ class Trainer:
             total += value
             count += 1
         return total / max(count, 1)
+
+
+def _patience_used(history: list[dict[str, float]], cfg: TrainConfig) -> tuple[int, str]:
+    """Epochs since the smoothed validation metric last set a record (by more than
+    ``min_delta``), and the early-stopping reason in words."""
+    metrics = [row["metric"] for row in history]
+    k = cfg.smoothing
+    best, best_at = -math.inf, 0
+    for t in range(len(metrics)):
+        smooth = sum(metrics[max(0, t - k + 1) : t + 1]) / min(k, t + 1)
+        if t == 0 or smooth > best + cfg.min_delta:
+            best, best_at = smooth, t
+    used = len(metrics) - 1 - best_at
+    what = "validation NDCG@10" if k == 1 else f"{k}-epoch mean validation NDCG@10"
+    return used, (
+        f"early stopping: the {what} has not beaten its best ({best:.4f}, epoch {best_at + 1}) "
+        f"for {used} epochs"
+    )
 
 
 def _progress(enabled: bool, label: str, loader: Iterable[Any]) -> Iterable[Any]:

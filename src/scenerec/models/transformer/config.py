@@ -4,17 +4,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from scenerec.models.nn import NeuralConfig, TrainConfig
+from scenerec.models.nn import SequenceConfig, TrainConfig
 from scenerec.text import EncoderConfig, ItemTextTemplate
 
 
-class CrossScenarioTransformerConfig(NeuralConfig):
+class CrossScenarioTransformerConfig(SequenceConfig):
     """Attributes:
-    dim: width of item vectors and hidden states.
-    layers: transformer blocks.
-    heads: attention heads (``dim`` must be a multiple).
-    max_len: most recent events read per user (all scenarios together).
-    dropout: dropout on token embeddings, attention and residual branches.
     id_dropout: probability that an item's id embedding is left out in a training step, so the
         text path learns to stand alone (items without text always keep their id).
     use_ids: add learned id embeddings to item vectors.
@@ -28,21 +23,14 @@ class CrossScenarioTransformerConfig(NeuralConfig):
     scenario_adapters: STAR-style expert weights, shared x specific to the item's scenario.
     time_buckets: log2 time-gap buckets (bucket 0 marks a user's first event).
     target_scenarios: scenarios whose next events are training targets; ``None`` for all.
-    n_negatives: softmax negatives per target scenario and batch. A scenario with at most this
-        many items (or any scenario, with 0) trains with a full softmax over its items; a larger
-        one with a sampled softmax against this many uniform draws from its items (the
-        log-probability correction is a constant for uniform draws and drops out).
     encoder: the language model ``fit`` embeds item text with when no embeddings were set;
         ``None`` uses ids only unless ``set_item_embeddings`` is called.
     template: how catalog fields become item text.
-    train: the training loop; ``batch_size`` counts users.
+    train: the training loop; ``batch_size`` counts windows.
+    (``dim``, ``layers``, ``heads``, ``ffn_mult``, ``dropout``, ``max_len``, the windows and
+    the softmax: ``SequenceConfig``.)
     """
 
-    dim: int = Field(default=64, ge=2)
-    layers: int = Field(default=2, ge=1)
-    heads: int = Field(default=2, ge=1)
-    max_len: int = Field(default=50, ge=2)
-    dropout: float = Field(default=0.2, ge=0, lt=1)
     id_dropout: float = Field(default=0.3, ge=0, le=1)
     use_ids: bool = True
     use_text: bool = True
@@ -54,7 +42,6 @@ class CrossScenarioTransformerConfig(NeuralConfig):
     scenario_adapters: bool = False
     time_buckets: int = Field(default=32, ge=2)
     target_scenarios: tuple[str, ...] | None = None
-    n_negatives: int = Field(default=1024, ge=0)
     encoder: EncoderConfig | None = EncoderConfig()
     template: ItemTextTemplate = ItemTextTemplate()
     train: TrainConfig = TrainConfig(epochs=20, batch_size=256, lr=1e-3)

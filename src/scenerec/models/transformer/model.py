@@ -29,12 +29,14 @@ from torch import nn
 from scenerec.data.histories import Histories
 from scenerec.errors import ConfigError
 from scenerec.models.nn import (
+    Candidates,
     Holdout,
     IndexBatches,
+    NegativeSampler,
     NeuralRecommender,
     TrainingPlan,
     batch_windows,
-    last_windows,
+    history_windows,
     load_module_arrays,
     log_gap_buckets,
     module_arrays,
@@ -146,26 +148,22 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
         self._features = (text, has_text, has_events, home)
         h = h_all.filter(holdout.keep)
         fields = self._event_fields(h)
-        rows = np.flatnonzero(h.lengths() >= 2)
-        win, valid = last_windows(h.indptr, rows, cfg.max_len + 1, fields)
+        win = history_windows(h.indptr, cfg.max_len, windows=cfg.windows, stride=cfg.window_stride)
         targets = self._target_scenarios()
         is_target = np.zeros(data.n_scenarios + 1, bool)
         is_target[targets] = True
-        cand_items = {
+        pools = {
             int(s): data.scenario_items[int(s)]
             for s in targets
             if len(data.scenario_items.get(int(s), ())) > 0
         }
+        sampler = NegativeSampler(pools, h.item_counts(data.n_items), cfg)
 
         def collate(batch: IdxArray, rng: np.random.Generator) -> TransformerBatch:
-            return _collate(
-                {k: v[batch] for k, v in win.items()},
-                valid[batch],
-                is_target,
-                cand_items,
-                cfg.n_negatives,
-                rng,
-            )
+            src, valid, target = win.take(batch)
+            w = {k: np.where(valid, v[np.maximum(src, 0)], 0) for k, v in fields.items()}
+            target &= is_target[w["scen"][:, 1:]]
+            return _collate(w, valid, target, sampler, rng)
 
         net = self._build(text, has_text, has_events, home)
 
@@ -177,16 +175,16 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
             out: torch.Tensor = module(batch)
             return out
 
-        lengths = np.minimum(h.lengths()[rows], cfg.max_len + 1)
         return TrainingPlan(
             net=net,
             loader=IndexBatches(
-                len(rows), cfg.train.batch_size, collate, seed=self.seed, lengths=lengths
+                len(win), cfg.train.batch_size, collate, seed=self.seed, lengths=win.lengths
             ),
             loss=loss_fn,
             score=score,
             info={
-                "sequences": len(rows),
+                "windows": len(win),
+                "targets": win.n_targets,
                 "items_with_text": int(has_text.sum()),
                 "items_with_events": int(has_events.sum()),
             },
@@ -214,7 +212,15 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
         self.home_ = home
         with torch.no_grad():
             self.item_vectors_ = net.item_vectors(torch.arange(len(has_text)))
-        self.fields_ = self._event_fields(self.train_state.histories)
+
+    def _view(self) -> tuple[Histories, dict[str, np.ndarray]]:
+        """The training histories scoring reads and their token features: the one place
+        they are read (recomputed when the state's histories change, e.g. after new events)."""
+        source = self.train_state.histories
+        if getattr(self, "_view_of", None) is not source:
+            self._view_cache = (source, self._event_fields(source))
+            self._view_of = source
+        return self._view_cache
 
     # ------------------------------------------------------------------ score
     def _score_with(
@@ -245,9 +251,8 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
         return out
 
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
-        return self._score_with(
-            self.net_, self.item_vectors_, self.train_state.histories, users, items, self.fields_
-        )
+        h, fields = self._view()
+        return self._score_with(self.net_, self.item_vectors_, h, users, items, fields)
 
     # ------------------------------------------------------------------ persistence
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -283,44 +288,36 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
 def _collate(
     w: dict[str, np.ndarray],
     ok: BoolArray,
-    is_target: BoolArray,
-    cand_items: dict[int, IdxArray],
-    n_negatives: int,
+    target: BoolArray,
+    sampler: NegativeSampler,
     rng: np.random.Generator,
 ) -> TransformerBatch:
-    """One training batch from the windows of its users (see ``TransformerBatch``)."""
-    first = int(np.argmax(ok.any(axis=0)))
-    w = {k: v[:, first:] for k, v in w.items()}
-    ok = ok[:, first:]
-    inp_ok, tgt_ok = ok[:, :-1], ok[:, 1:]
-    tgt_scen = w["scen"][:, 1:]
-    pred = inp_ok & tgt_ok & is_target[tgt_scen]
-    r, c = np.nonzero(pred)
+    """One training batch from its windows' event fields (see ``TransformerBatch``)."""
+    inp_ok = ok[:, :-1]
+    r, c = np.nonzero(target)
     tgt_items = w["item"][:, 1:][r, c]
-    tgt_s = tgt_scen[r, c]
-    cands: dict[int, IdxArray] = {}
-    sampled: set[int] = set()
+    tgt_s = w["scen"][:, 1:][r, c]
+    cands: dict[int, Candidates] = {}
+    log_q = np.zeros(len(tgt_items), np.float32)
     for s in np.unique(tgt_s).tolist():
-        pool = cand_items.get(int(s))
-        if pool is None:
+        if s not in sampler.pools:
             continue
-        if 0 < n_negatives < len(pool):
-            cands[int(s)] = pool[rng.integers(0, len(pool), n_negatives)]
-            sampled.add(int(s))
-        else:
-            cands[int(s)] = pool
+        cands[s] = sampler.draw(s, rng)
+        if cands[s].sampled:
+            sel = tgt_s == s
+            log_q[sel] = sampler.log_q(s, tgt_items[sel])
     hist = w["item"][:, :-1]
-    parts = [hist[inp_ok], tgt_items, *cands.values()]
+    parts = [hist[inp_ok], tgt_items, *(cd.items for cd in cands.values())]
     unique, inv = np.unique(np.concatenate(parts), return_inverse=True)
     n_hist = int(inp_ok.sum())
     local_hist = np.zeros(hist.shape, np.int64)
     local_hist[inp_ok] = inv[:n_hist]
     local_tgt = inv[n_hist : n_hist + len(tgt_items)]
-    local_c: dict[int, torch.Tensor] = {}
+    local_c: dict[int, tuple[Candidates, torch.Tensor]] = {}
     at = n_hist + len(tgt_items)
-    for s, pool in cands.items():
-        local_c[s] = torch.from_numpy(inv[at : at + len(pool)].astype(np.int64))
-        at += len(pool)
+    for s, cd in cands.items():
+        local_c[s] = (cd, torch.from_numpy(inv[at : at + len(cd.items)].astype(np.int64)))
+        at += len(cd.items)
     return TransformerBatch(
         items=torch.from_numpy(local_hist),
         scen=torch.from_numpy(w["scen"][:, :-1].astype(np.int64)),
@@ -330,10 +327,11 @@ def _collate(
         rows=torch.from_numpy(r.astype(np.int64)),
         cols=torch.from_numpy(c.astype(np.int64)),
         target=torch.from_numpy(local_tgt.astype(np.int64)),
+        target_item=torch.from_numpy(tgt_items.astype(np.int64)),
         target_scen=torch.from_numpy(tgt_s.astype(np.int64)),
+        target_log_q=torch.from_numpy(log_q),
         unique=torch.from_numpy(unique.astype(np.int64)),
         candidates=local_c,
-        sampled=frozenset(sampled),
     )
 
 

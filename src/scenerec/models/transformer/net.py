@@ -11,7 +11,7 @@ import numpy.typing as npt
 import torch
 from torch import nn
 
-from scenerec.models.nn import CausalEncoder
+from scenerec.models.nn import Candidates, CausalEncoder, softmax_loss
 from scenerec.models.transformer.config import CrossScenarioTransformerConfig
 from scenerec.schema import FloatMatrix
 
@@ -20,7 +20,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 @dataclass
 class TransformerBatch:
-    """One training batch (B users, L positions, N predicted positions, M distinct items)."""
+    """One training batch (B windows, L positions, N predicted positions, M distinct items)."""
 
     items: torch.Tensor  # (B, L) int64 local row into ``unique`` (0 where padding)
     scen: torch.Tensor  # (B, L) int64 scenario token ids
@@ -30,10 +30,12 @@ class TransformerBatch:
     rows: torch.Tensor  # (N,) batch row of each predicted position
     cols: torch.Tensor  # (N,) column of each predicted position
     target: torch.Tensor  # (N,) local row into ``unique`` of the next item
+    target_item: torch.Tensor  # (N,) global index of the next item
     target_scen: torch.Tensor  # (N,) scenario of the next item
+    target_log_q: torch.Tensor  # (N,) the targets' log-q correction (sampled scenarios)
     unique: torch.Tensor  # (M,) global item indices whose vectors this batch needs
-    candidates: dict[int, torch.Tensor]  # scenario -> local rows of its candidate items
-    sampled: frozenset[int]  # scenarios whose candidates are sampled negatives, not all items
+    # scenario -> its candidates (global keys) and their local rows into ``unique``
+    candidates: dict[int, tuple[Candidates, torch.Tensor]]
 
 
 class TransformerNet(nn.Module):
@@ -88,7 +90,9 @@ class TransformerNet(nn.Module):
             nn.init.normal_(emb.weight, std=0.02)
         self.norm = nn.LayerNorm(d)
         self.drop = nn.Dropout(cfg.dropout)
-        self.encoder = CausalEncoder(d, cfg.layers, cfg.heads, cfg.dropout)
+        self.encoder = CausalEncoder(
+            d, cfg.layers, cfg.heads, cfg.dropout, cfg.ffn_mult, cfg.attention_dropout
+        )
         self.out_norm = nn.LayerNorm(d)
         self.out_ffn = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
 
@@ -148,21 +152,18 @@ class TransformerNet(nn.Module):
         hidden = self.encode(vecs[batch.items], batch.scen, batch.beh, batch.gap, batch.valid)
         user = self.readout(hidden[batch.rows, batch.cols], batch.target_scen)
         total = user.new_zeros(())
-        for s, cand in batch.candidates.items():
+        for s, (cands, rows) in batch.candidates.items():
             sel = batch.target_scen == s
             if not bool(sel.any()):
                 continue
-            u, tgt = user[sel], batch.target[sel]
-            if s in batch.sampled:
-                pos = (u * vecs[tgt]).sum(-1, keepdim=True)
-                neg = u @ vecs[cand].T
-                neg = neg.masked_fill(cand[None, :] == tgt[:, None], float("-inf"))
-                logits = torch.cat([pos, neg], dim=1)
-                labels = torch.zeros(len(u), dtype=torch.long, device=u.device)
-            else:
-                logits = u @ vecs[cand].T
-                labels = torch.searchsorted(cand, tgt)  # candidates are sorted local rows
-            total = total + nn.functional.cross_entropy(logits, labels, reduction="sum")
+            total = total + softmax_loss(
+                user[sel],
+                vecs[rows],
+                cands,
+                batch.target_item[sel],
+                vecs[batch.target[sel]],
+                batch.target_log_q[sel],
+            )
         return total / max(len(batch.rows), 1)
 
 

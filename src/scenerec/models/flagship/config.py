@@ -1,0 +1,182 @@
+"""The CrossScenarioRanker's configuration: its candidate generators and its learned ranker."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from scenerec.config import FrozenConfig
+from scenerec.errors import ConfigError
+from scenerec.models.base import ModelConfig
+from scenerec.text.encoder import EncoderConfig
+from scenerec.text.templates import ItemTextTemplate
+
+Scope = Literal["all", "target"]
+
+
+class GeneratorSpec(FrozenConfig):
+    """One candidate generator.
+
+    Attributes:
+        model: a registered model name (``itemknn``, ``als``, ``sasrec``...), or ``text`` for the
+            language-model similarity between the user's history and item text.
+        params: the model's config as plain data.
+        scope: ``all`` fits one model on every scenario's events (a user cold in the target is
+            scored from their other scenarios); ``target`` fits one model per target scenario on
+            that scenario's events only.
+        candidates: how many of its best items per user enter the candidate set.
+        window: score from the user's newest ``window`` events only (their short-term intent;
+            ``None``: the whole history), the i-th newest weighted ``decay ** i``.
+        decay: see ``window``.
+        refit: after the ranker is trained, refit the generator on every training event; with
+            ``False`` the model fitted without the ranker's label events is kept and only
+            reads the full histories (``rebase``: right for a costly sequence model, whose
+            scores come from the histories it reads).
+        label: the name used in features and explanations (default ``model[scope]``).
+    """
+
+    model: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    scope: Scope = "all"
+    candidates: int = Field(default=100, ge=1)
+    window: int | None = Field(default=None, ge=1)
+    decay: float = Field(default=0.8, gt=0, le=1)
+    refit: bool = True
+    label: str | None = None
+
+    @property
+    def display(self) -> str:
+        recent = "" if self.window is None else f",last {self.window}"
+        return self.label or f"{self.model}[{self.scope}{recent}]"
+
+
+class RankerConfig(FrozenConfig):
+    """LightGBM LambdaRank over the candidates' features (one ranker per target scenario).
+
+    Attributes:
+        n_estimators: boosting rounds at most (early stopping on held-out label users).
+        learning_rate: shrinkage.
+        num_leaves: leaves per tree.
+        min_child_samples: least candidates in a leaf.
+        subsample: share of rows per tree.
+        colsample_bytree: share of features per tree.
+        reg_lambda: L2 on leaf values.
+        valid_share: share of label users held out for early stopping.
+        early_stopping: stop after this many rounds without a better validation NDCG@50 (deeper
+            than the NDCG@10 reported, so that a few hundred validation users do not stop
+            training on noise).
+    """
+
+    n_estimators: int = Field(default=600, ge=1)
+    learning_rate: float = Field(default=0.05, gt=0)
+    num_leaves: int = Field(default=31, ge=2)
+    min_child_samples: int = Field(default=50, ge=1)
+    subsample: float = Field(default=0.8, gt=0, le=1)
+    colsample_bytree: float = Field(default=0.8, gt=0, le=1)
+    reg_lambda: float = Field(default=1.0, ge=0)
+    valid_share: float = Field(default=0.15, gt=0, lt=1)
+    early_stopping: int = Field(default=40, ge=1)
+
+
+_KNN: dict[str, Any] = {"k": 200, "shrink": 10.0}
+# The sequence generator trains on a time budget: it is the costly part of the fit.
+_SEQUENCE_TRAIN: dict[str, Any] = {
+    "epochs": 40,
+    "batch_size": 256,
+    "lr": 0.004,
+    "valid_users": 500,
+    "patience": 3,
+    "max_minutes": 5.0,
+}
+
+
+# How each text-reading model is switched to ids only (the id-only ablation).
+_TEXT_MODELS: dict[str, dict[str, Any]] = {
+    "cross_scenario_transformer": {"use_text": False, "encoder": None},
+}
+
+
+def default_generators() -> tuple[GeneratorSpec, ...]:
+    """Co-occurrence within and across scenarios, a factor model, a sequence model over the
+    mixed history and language-model similarity: each is strong on some data, and the ranker
+    learns which to trust for which users."""
+    return (
+        GeneratorSpec(model="itemknn", params=_KNN, scope="all", candidates=200),
+        GeneratorSpec(model="itemknn", params=_KNN, scope="target", candidates=200),
+        GeneratorSpec(
+            model="itemknn", params={**_KNN, "binary": False}, scope="all", window=5, decay=0.7
+        ),
+        GeneratorSpec(
+            model="als", params={"factors": 64, "regularization": 1.0}, scope="all", candidates=50
+        ),
+        GeneratorSpec(
+            model="cross_scenario_transformer",
+            params={"train": _SEQUENCE_TRAIN},
+            scope="all",
+            refit=False,
+            label="sequence[all]",
+        ),
+        GeneratorSpec(model="text", scope="all", candidates=50),
+    )
+
+
+class CrossScenarioRankerConfig(ModelConfig):
+    """Attributes:
+    generators: the candidate generators (see ``GeneratorSpec``); their scores and ranks are
+        the ranker's main features.
+    ranker: the learned ranker.
+    encoder: the language model of the ``text`` generator, the text features and the
+        generators that read text; ``None`` runs on ids only (the ``text`` generator is left
+        out and every generator's own text is switched off: the id-only ablation).
+    template: how catalog fields become item text.
+    text_cache: keep item embeddings in the on-disk cache.
+    recency: weight of each older event in the user's text interest vector (the newest counts 1,
+        the one before ``recency``...): positions, not seconds, so data with only an order works.
+    label_users: most users per target scenario whose last event there is held out to train the
+        ranker (``None``: all that have another event left).
+    cold_share: share of those users whose whole target history is held out instead, so the
+        ranker also learns to serve users cold in the target from their other scenarios.
+    """
+
+    generators: tuple[GeneratorSpec, ...] = Field(default_factory=default_generators)
+    ranker: RankerConfig = RankerConfig()
+    encoder: EncoderConfig | None = EncoderConfig()
+    template: ItemTextTemplate = ItemTextTemplate()
+    text_cache: bool = True
+    recency: float = Field(default=0.9, gt=0, le=1)
+    label_users: int | None = Field(default=8_000, ge=10)
+    cold_share: float = Field(default=0.2, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> CrossScenarioRankerConfig:
+        if not self.generators:
+            raise ConfigError("CrossScenarioRankerConfig.generators is empty; give at least one")
+        names = [g.display for g in self.generators]
+        if len(set(names)) != len(names):
+            raise ConfigError(
+                f"generator labels must differ (got {names}); set GeneratorSpec.label"
+            )
+        if all(g.model == "text" for g in self.generators) and self.encoder is None:
+            raise ConfigError(
+                "with encoder: null (ids only) the text generator is left out and no other "
+                "generator is left; add one (e.g. itemknn)"
+            )
+        return self
+
+    def effective_generators(self) -> tuple[GeneratorSpec, ...]:
+        """The generators as fitted: with ``encoder: null``, the ``text`` generator left out
+        and every generator's own text switched off."""
+        if self.encoder is not None:
+            return self.generators
+        out = []
+        for g in self.generators:
+            if g.model == "text":
+                continue
+            if g.model in _TEXT_MODELS:
+                g = g.model_copy(update={"params": {**g.params, **_TEXT_MODELS[g.model]}})
+            out.append(g)
+        return tuple(out)
+
+
+__all__ = ["CrossScenarioRankerConfig", "GeneratorSpec", "RankerConfig", "default_generators"]

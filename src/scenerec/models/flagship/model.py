@@ -1,0 +1,361 @@
+"""CrossScenarioRanker: scenerec's flagship. Candidate generators within and across scenarios,
+re-ranked per target scenario by a learned ranker over their scores plus cross-scenario and
+language-model features.
+
+Two stages, as production recommenders are built. The generators (by default item co-occurrence
+over every scenario and within the target, ALS, the CrossScenarioTransformer over the user's mixed
+history, and language-model similarity between the user's interests and item text) each propose
+their best items; a LightGBM LambdaRank model per target scenario orders the union, reading each
+generator's score and rank, how cold the user is in the target, item popularity and text
+similarities. The ranker learns from the training data itself: a sample of users lends their
+newest event in the target (some their whole target history, to imitate users cold in the
+target); the generators fit without those events, the ranker learns to put them first, then the
+generators refit on everything. Robust by design: where the ranker does not beat the best single
+generator on held-out label users, that generator ranks the target alone (``fit_info`` says which
+and why). Use it for cross-scenario data of any shape: the ranker decides, per data set and per
+target, whether co-occurrence, order, factors or text carry the signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+
+from scenerec.errors import DataWarning
+from scenerec.models.base import BaseRecommender
+from scenerec.models.flagship.config import CrossScenarioRankerConfig
+from scenerec.models.flagship.features import Candidates, build_candidates, feature_names
+from scenerec.models.flagship.generators import (
+    Generator,
+    fit_generators,
+    generator_arrays,
+    generator_manifest,
+    refit_generators,
+    restore_generators,
+)
+from scenerec.models.flagship.ranker import RankingSet, TrainedRanker, train_ranker
+from scenerec.models.flagship.text import ItemText
+from scenerec.models.labels import Labels, draw_labels
+from scenerec.models.state import TrainState, UserBatch
+from scenerec.schema import FloatMatrix, IdxArray
+
+log = logging.getLogger(__name__)
+
+MIN_LABELS = 50  # label users a target needs for a ranker of its own
+TRAIN_CANDIDATES = 150  # negatives per label user the ranker trains on (validation: all)
+_CHUNK = 256  # users per candidate batch (bounds memory: users x items x generators)
+_OFFSET = 1_000.0  # ranked candidates stand above every item outside the candidate set
+
+
+class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
+    """Generators + a learned ranker per target scenario; see the module docstring."""
+
+    config_class = CrossScenarioRankerConfig
+    name = "cross_scenario_ranker"
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, data: TrainState) -> None:
+        cfg = self.config
+        t0 = time.perf_counter()
+        targets = [s for s in range(data.n_scenarios) if len(data.items_of_scenario(s))]
+        self.text_ = self._item_text(data)
+        labels = draw_labels(
+            data.histories,
+            targets,
+            max_users=cfg.label_users,
+            cold_share=cfg.cold_share,
+            seed=self.seed,
+        )
+        part = data.subset(labels.keep, tag="ranker labels")
+        specs = cfg.effective_generators()
+        gens = fit_generators(
+            specs, part, targets, self.text_, encoder=cfg.encoder, options=self.options
+        )
+        fitted_s = time.perf_counter() - t0
+        self.names_ = feature_names(gens, self.text_ is not None)
+        self.rankers_: dict[int, TrainedRanker] = {}
+        self.plan_: dict[int, str] = {}
+        report: dict[str, Any] = {}
+        for t in targets:
+            report[data.scenarios[t]] = self._learn_target(gens, part, t, labels)
+        self.generators_ = refit_generators(
+            gens, data, targets, encoder=cfg.encoder, options=self.options
+        )
+        self.fit_info = {
+            "targets": report,
+            "generators": {g.label: _gen_info(g) for g in self.generators_},
+            "items_with_text": 0 if self.text_ is None else self.text_.n_with_text,
+            "label_fit_seconds": round(fitted_s, 1),
+            "fit_seconds": round(time.perf_counter() - t0, 1),
+        }
+
+    def _item_text(self, data: TrainState) -> ItemText | None:
+        cfg = self.config
+        if cfg.encoder is None:
+            return None
+        text = ItemText.encode(
+            data, cfg.encoder, cfg.template, cache=cfg.text_cache, recency=cfg.recency
+        )
+        missing = data.n_items - text.n_with_text
+        if text.n_with_text == 0:
+            _warn(f"{self.name}: no item has text; text features are off (ids only)")
+            return None
+        if missing:
+            _warn(
+                f"{self.name}: {missing:,} of {data.n_items:,} items have no text; they are "
+                "ranked through their ids only"
+            )
+        return text
+
+    def _learn_target(
+        self, gens: list[Generator], part: TrainState, t: int, labels: Labels
+    ) -> dict[str, Any]:
+        """Train target ``t``'s ranker and decide, on held-out label users, whether it or the
+        best single generator ranks ``t``."""
+        users, items, cold = labels.users[t], labels.items[t], labels.cold[t]
+        if len(users) < MIN_LABELS:
+            self.plan_[t] = gens[0].label
+            return {"plan": gens[0].label, "reason": f"only {len(users)} label users"}
+        rng = np.random.default_rng([self.seed, t, 7_003])
+        valid = rng.random(len(users)) < self.config.ranker.valid_share
+        sets, recall = [], []
+        for mask, cap in ((~valid, TRAIN_CANDIDATES), (valid, None)):
+            rs, found = self._ranking_set(gens, part, t, users[mask], items[mask], cap)
+            sets.append(rs)
+            recall.append(found)
+        ranker = train_ranker(
+            sets[0],
+            sets[1],
+            self.names_,
+            self.config.ranker,
+            seed=self.seed,
+            threads=self.options.resolved_threads(),
+        )
+        # The gate: full-ranking NDCG@10 of the held-out label users, ranker vs each generator.
+        ndcg = self._gate(gens, ranker, part, t, users[valid], items[valid])
+        best_gen = max((k for k in ndcg if k != "ranker"), key=lambda k: ndcg[k])
+        use_ranker = ndcg["ranker"] >= ndcg[best_gen]
+        self.plan_[t] = "ranker" if use_ranker else best_gen
+        if use_ranker:
+            self.rankers_[t] = ranker
+        return {
+            "plan": self.plan_[t],
+            "label_users": len(users),
+            "cold_label_users": int(cold.sum()),
+            "candidate_recall": round(float(np.mean(np.concatenate(recall))), 4),
+            "ranker_rounds": ranker.best_iteration,
+            "valid_ndcg@10": {k: round(v, 4) for k, v in ndcg.items()},
+        }
+
+    def _ranking_set(
+        self,
+        gens: list[Generator],
+        part: TrainState,
+        t: int,
+        users: IdxArray,
+        items: IdxArray,
+        cap: int | None,
+    ) -> tuple[RankingSet, np.ndarray]:
+        """The candidates of label users with a positive among them; with ``cap``, each user's
+        positive plus at most ``cap`` of their negatives drawn at random (training needs the
+        contrast, not every negative: several times less data to boost on)."""
+        cand_items = part.items_of_scenario(t)
+        rng = np.random.default_rng([self.seed, t, 7_005])
+        feats, labels, group, found = [], [], [], []
+        for start in range(0, len(users), _CHUNK):
+            u, target_item = users[start : start + _CHUNK], items[start : start + _CHUNK]
+            c = self._candidate_set(gens, UserBatch(u, t, part), t, cand_items)
+            y = (cand_items[c.cols] == target_item[c.rows]).astype(np.float32)
+            sizes = c.sizes(len(u))
+            hit = np.bincount(c.rows, weights=y, minlength=len(u)) > 0
+            found.append(hit)
+            keep = hit[c.rows]
+            if cap is not None:
+                # random order within each row; a negative is kept among its row's first ``cap``
+                order = np.lexsort((rng.random(len(c.rows)), c.rows))
+                nth = np.empty(len(c.rows), np.int64)
+                nth[order] = np.arange(len(c.rows)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+                keep &= (y > 0) | (nth < cap)
+            feats.append(c.features[keep])
+            labels.append(y[keep])
+            group.append(np.bincount(c.rows[keep], minlength=len(u))[hit])
+        return (
+            RankingSet(
+                np.concatenate(feats),
+                np.concatenate(labels),
+                np.concatenate(group).astype(np.int64),
+            ),
+            np.concatenate(found),
+        )
+
+    def _gate(
+        self,
+        gens: list[Generator],
+        ranker: TrainedRanker,
+        part: TrainState,
+        t: int,
+        users: IdxArray,
+        items: IdxArray,
+    ) -> dict[str, float]:
+        cand_items = part.items_of_scenario(t)
+        totals = {"ranker": 0.0, **{g.label: 0.0 for g in gens}}
+        seen = part.matrix(None, binary=True)
+        for start in range(0, len(users), _CHUNK):
+            u, target_item = users[start : start + _CHUNK], items[start : start + _CHUNK]
+            batch = UserBatch(u, t, part)
+            excl = seen[u][:, cand_items].toarray() > 0
+            col = np.searchsorted(cand_items, target_item)
+            runs = {
+                "ranker": self._compose(self._candidate_set(gens, batch, t, cand_items), ranker)
+            }
+            for g in gens:
+                s, silent = g.scores(batch, t, cand_items)
+                runs[g.label] = np.where(silent[:, None], np.nan, s)
+            for name, scores in runs.items():
+                totals[name] += _ndcg_sum(scores, excl, col)
+        return {k: v / max(len(users), 1) for k, v in totals.items()}
+
+    # ------------------------------------------------------------------ scoring
+    def _candidate_set(
+        self, gens: list[Generator], batch: UserBatch, t: int, items: IdxArray
+    ) -> Candidates:
+        pop_t = batch.train.popularity_of(t)
+        pop_all = batch.train.popularity_of(None)
+        return build_candidates(gens, self.text_, batch, t, items, pop_t, pop_all)
+
+    @staticmethod
+    def _compose(c: Candidates, ranker: TrainedRanker) -> FloatMatrix:
+        out = c.best.copy()
+        if len(c.rows):
+            out[c.rows, c.cols] = _OFFSET + ranker.predict(c.features)
+        return out
+
+    def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
+        t = users.scenario_idx
+        plan = self.plan_.get(t) if t is not None else None
+        if t is None or plan is None or plan != "ranker":
+            gen = self._generator(plan)
+            s, silent = gen.scores(users, -1 if t is None else t, items)
+            return np.where(silent[:, None], np.nan, s).astype(np.float32)
+        out = np.empty((len(users), len(items)), np.float32)
+        for start in range(0, len(users), _CHUNK):
+            rows = np.arange(start, min(start + _CHUNK, len(users)))
+            sub = _sub_batch(users, rows)
+            c = self._candidate_set(self.generators_, sub, t, items)
+            out[rows] = self._compose(c, self.rankers_[t])
+        return out
+
+    def _contributions(self, batch: UserBatch, items: IdxArray) -> list[dict[str, float]]:
+        """Each item's SHAP contributions, summed per generator (``text`` for the text
+        similarities, ``context`` for popularity and user features), as shares."""
+        t = batch.scenario_idx
+        plan = self.plan_.get(t) if t is not None else None
+        if t is None or plan != "ranker":
+            return [{plan or self.generators_[0].label: 1.0} for _ in items]
+        cand_items = self.train_state.items_of_scenario(t)
+        c = self._candidate_set(self.generators_, batch, t, cand_items)
+        where = {int(i): j for j, i in enumerate(cand_items[c.cols])}
+        groups = [_group(n) for n in self.names_]
+        out: list[dict[str, float]] = []
+        contrib = self.rankers_[t].contributions(c.features) if len(c.rows) else None
+        for item in items:
+            j = where.get(int(item))
+            if j is None or contrib is None:
+                out.append({"generators (outside the candidates)": 1.0})
+                continue
+            shares: dict[str, float] = {}
+            for g, v in zip(groups, np.abs(contrib[j]), strict=True):
+                shares[g] = shares.get(g, 0.0) + float(v)
+            total = sum(shares.values()) or 1.0
+            out.append({g: round(v / total, 4) for g, v in shares.items()})
+        return out
+
+    def _generator(self, label: str | None) -> Generator:
+        for g in self.generators_:
+            if g.label == label:
+                return g
+        return self.generators_[0]
+
+    # ------------------------------------------------------------------ persistence
+    def _arrays(self) -> dict[str, np.ndarray]:
+        out = generator_arrays(self.generators_)
+        if self.text_ is not None:
+            out["text.vectors"] = self.text_.vectors
+            out["text.has_text"] = self.text_.has_text
+        for t, r in self.rankers_.items():
+            out[f"ranker.{t}"] = r.to_bytes()
+        return out
+
+    def _manifest_extra(self) -> dict[str, Any]:
+        return {
+            "generators": generator_manifest(self.generators_),
+            "plan": {str(t): p for t, p in self.plan_.items()},
+            "features": self.names_,
+            "valid_ndcg": {str(t): r.valid_ndcg for t, r in self.rankers_.items()},
+        }
+
+    def _restore_extra(self, extra: dict[str, Any]) -> None:
+        self._extra = extra
+
+    def _restore(self, arrays: dict[str, np.ndarray]) -> None:
+        extra = self._extra
+        self.text_ = None
+        if "text.vectors" in arrays:
+            self.text_ = ItemText(
+                np.array(arrays["text.vectors"]),
+                np.array(arrays["text.has_text"]),
+                self.config.recency,
+            )
+        self.plan_ = {int(t): p for t, p in extra["plan"].items()}
+        self.names_ = list(extra["features"])
+        self.rankers_ = {
+            int(t): TrainedRanker.from_bytes(arrays[f"ranker.{t}"], float(v))
+            for t, v in extra["valid_ndcg"].items()
+        }
+        self.generators_ = restore_generators(
+            extra["generators"], arrays, self.train_state, self.text_, self.options
+        )
+
+
+def _sub_batch(batch: UserBatch, rows: IdxArray) -> UserBatch:
+    where = {int(r): j for j, r in enumerate(rows)}
+    adhoc = {where[i]: h for i, h in batch.adhoc.items() if i in where}
+    return UserBatch(batch.user_idx[rows], batch.scenario_idx, batch.train, adhoc)
+
+
+def _ndcg_sum(scores: FloatMatrix, exclude: np.ndarray, col: IdxArray, k: int = 10) -> float:
+    """Sum over rows of NDCG@k of the item at ``col`` (full ranking; ``exclude`` removed; NaN
+    rows and ties count against the item)."""
+    s = np.where(np.isnan(scores), -np.inf, scores)
+    rows = np.arange(len(col))
+    target = s[rows, col]
+    ex = exclude.copy()
+    ex[rows, col] = False
+    s = np.where(ex, -np.inf, s)
+    rank = (s > target[:, None]).sum(axis=1) + ((s == target[:, None]).sum(axis=1) - 1) // 2
+    gain = np.where(np.isfinite(target) & (rank < k), 1.0 / np.log2(rank + 2.0), 0.0)
+    return float(gain.sum())
+
+
+def _group(feature: str) -> str:
+    """The model part a feature belongs to: its generator, ``text`` or ``context``."""
+    if ":" in feature:
+        return feature.split(":", 1)[0]
+    return "text" if feature.startswith("text_") else "context"
+
+
+def _gen_info(g: Generator) -> dict[str, Any]:
+    return {str(k): m.fit_info for k, m in g.models.items()}
+
+
+def _warn(msg: str) -> None:
+    import warnings
+
+    warnings.warn(msg, DataWarning, stacklevel=3)
+    log.warning(msg)
+
+
+__all__ = ["CrossScenarioRanker"]

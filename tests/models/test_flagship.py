@@ -1,0 +1,177 @@
+"""CrossScenarioRanker (the flagship): the contract, the gate, cold-label users, text fallback."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from scenerec.data.clean import clean_events
+from scenerec.data.dataset import Dataset
+from scenerec.data.synthetic import generate, tiny
+from scenerec.errors import ConfigError, DataWarning
+from scenerec.models import FitOptions, RecQuery, TrainState
+from scenerec.models.flagship import CrossScenarioRanker, CrossScenarioRankerConfig, GeneratorSpec
+from scenerec.schema import C
+from scenerec.testing import OracleConfig, check_model, make_oracle
+from scenerec.text.encoder import EncoderConfig, HashingOptions
+
+ONE = FitOptions(threads=1)
+HASHING = EncoderConfig(backend="hashing", hashing=HashingOptions(dim=64))
+LIGHT = (
+    GeneratorSpec(model="itemknn", params={"k": 20}, scope="all", candidates=20),
+    GeneratorSpec(model="itemknn", params={"k": 20}, scope="target", candidates=20),
+    GeneratorSpec(
+        model="als", params={"factors": 8, "regularization": 1.0}, scope="all", candidates=10
+    ),
+    GeneratorSpec(model="text", scope="all", candidates=10),
+)
+
+
+def _light(**kw: object) -> CrossScenarioRankerConfig:
+    """A config for tiny data: cheap generators, a hashing encoder, a small ranker."""
+    base: dict[str, object] = {
+        "generators": [g.to_dict() for g in LIGHT],
+        "encoder": HASHING.to_dict(),
+        "text_cache": False,
+        "ranker": {"n_estimators": 60, "min_child_samples": 5, "early_stopping": 10},
+    }
+    base.update(kw)
+    return CrossScenarioRankerConfig.from_dict(base)
+
+
+def _ids_only() -> CrossScenarioRankerConfig:
+    return _light(encoder=None)  # the text generator is left out
+
+
+def test_contract(tmp_path: Path) -> None:
+    # The oracle has no item text: the contract runs the id generators.
+    check_model(lambda: CrossScenarioRanker(_ids_only()), tmp_path=tmp_path, options=ONE)
+
+
+@pytest.fixture(scope="module")
+def shop() -> Dataset:
+    """The tiny synthetic platform (three scenarios, item titles), cleaned."""
+    syn = generate(tiny(seed=1))
+    events = clean_events(syn.events, catalog=syn.catalog, file="<synthetic>").events
+    return Dataset(events.drop(C.ROW), syn.catalog)
+
+
+def test_text_features_are_used_and_the_model_survives_save_and_load(
+    shop: Dataset, tmp_path: Path
+) -> None:
+    m = CrossScenarioRanker(_light()).fit(shop, options=ONE)
+    assert m.fit_info["items_with_text"] > 0
+    assert any(n.startswith("text_cos") for n in m.names_)
+    user = shop.user_vocab.to_list()[3]
+    a = m.recommend(RecQuery(user_id=user, scenario="web"), k=10)
+    b = (
+        type(m)
+        .load(m.save(tmp_path / "run"))
+        .recommend(RecQuery(user_id=user, scenario="web"), k=10)
+    )
+    assert a.item_ids == b.item_ids
+    np.testing.assert_allclose(a.scores, b.scores, rtol=1e-5)
+
+
+def test_every_target_gets_a_plan_measured_on_held_out_label_users() -> None:
+    o = make_oracle()
+    m = CrossScenarioRanker(_ids_only().model_copy(update={"cold_share": 0.3})).fit(
+        o.train, options=ONE
+    )
+    for scen in (o.source, o.target):
+        info = m.fit_info["targets"][scen]
+        assert info["plan"] == "ranker" or info["plan"] in {g.display for g in LIGHT[:3]}
+        ndcg = info["valid_ndcg@10"]
+        # the plan is the best of the ranker and every generator on the held-out users
+        assert ndcg[info["plan"]] == max(ndcg.values())
+        assert info["cold_label_users"] > 0
+        assert 0.0 < info["candidate_recall"] <= 1.0
+
+
+def test_a_user_cold_in_the_target_is_served_from_their_other_scenario() -> None:
+    o = make_oracle()
+    m = CrossScenarioRanker(_ids_only()).fit(o.train, options=ONE)
+    hits = []
+    for user in o.cold_users:
+        r = m.recommend(RecQuery(user_id=user, scenario=o.target), k=5)
+        assert not r.fallback
+        hits.append(len(set(r.item_ids) & o.relevant[user]) / 5)
+    assert np.mean(hits) >= 0.8
+
+
+def test_items_without_text_fall_back_to_ids_with_a_warning_that_counts_them(
+    shop: Dataset,
+) -> None:
+    catalog = shop.catalog.drop("item_idx")
+    half = [t if i % 2 else None for i, t in enumerate(catalog["title"].to_list())]
+    cat = catalog.with_columns(pl.Series("title", half))
+    cat = cat.drop([c for c in ("description", "category", "brand") if c in cat.columns])
+    ds = Dataset(shop.raw_events(), cat)
+    with pytest.warns(DataWarning, match=r"items have no text"):
+        m = CrossScenarioRanker(_light()).fit(ds, options=ONE)
+    assert m.fit_info["items_with_text"] == sum(t is not None for t in half)
+
+
+def test_without_any_text_the_ranker_runs_on_ids() -> None:
+    o = make_oracle()
+    cfg = _ids_only()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        m = CrossScenarioRanker(cfg).fit(o.train, options=ONE)
+    assert m.fit_info["items_with_text"] == 0
+    r = m.recommend(RecQuery(user_id=o.warm_users[0], scenario=o.target), k=5)
+    assert len(r) == 5
+
+
+def test_config_errors_name_the_fix() -> None:
+    with pytest.raises(ConfigError, match="no other generator is left"):
+        _light(encoder=None, generators=[LIGHT[3].to_dict()])
+    assert all(g.model != "text" for g in _ids_only().effective_generators())
+    with pytest.raises(ConfigError, match="labels must differ"):
+        _light(generators=[LIGHT[0].to_dict(), LIGHT[0].to_dict()])
+
+
+def test_explanations_name_the_part_and_the_past_items_behind_each_item() -> None:
+    o = make_oracle()
+    m = CrossScenarioRanker(_ids_only()).fit(o.train, options=ONE)
+    user = o.cold_users[0]
+    query = RecQuery(user_id=user, scenario=o.target)
+    ranked = m.recommend(query, k=3)
+    parts = {g.display for g in LIGHT[:3]} | {"context", "text"}
+    for e in m.explain(query, list(ranked.item_ids)):
+        assert e.source in parts | {"generators (outside the candidates)"} | {
+            m.fit_info["targets"][o.target]["plan"]
+        }
+        assert abs(sum(e.contributions.values()) - 1.0) < 1e-3
+        history = set(o.events.filter(o.events["user_id"] == user)["item_id"].to_list())
+        assert e.because and {b.item_id for b in e.because} <= history
+        assert all(b.scenario == o.source for b in e.because)  # cold in target: all from a
+
+
+def test_every_model_explains_with_past_items_and_the_fallback_says_so() -> None:
+    from scenerec.models.ease import EASE, EASEConfig
+
+    o = make_oracle()
+    m = EASE(EASEConfig(reg=50.0)).fit(o.train)
+    query = RecQuery(user_id=o.warm_users[0], scenario=o.target)
+    (e,) = m.explain(query, list(m.recommend(query, k=1).item_ids))
+    assert e.source == "ease" and e.because
+    anon = RecQuery(user_id="nobody", scenario=o.target, unknown_user="fallback")
+    (f,) = m.explain(anon, list(m.recommend(anon, k=1).item_ids))
+    assert f.source == "popularity fallback" and f.because == ()
+
+
+def test_a_generator_kept_without_refit_reads_every_training_event() -> None:
+    o = make_oracle()
+    gens = [g.to_dict() for g in LIGHT if g.model != "text"]
+    gens[2] = {**gens[2], "refit": False}  # ALS: rebased onto the full histories, folded in
+    m = CrossScenarioRanker(_light(encoder=None, generators=gens)).fit(o.train, options=ONE)
+    als = next(g for g in m.generators_ if g.spec.model == "als").models[-1]
+    assert als.train_state.histories.n_events == o.train.n_events
+    other = TrainState.from_dataset(make_oracle(OracleConfig(n_clusters=2)).train)
+    with pytest.raises(ConfigError, match="refit instead"):
+        als.rebase(other)
