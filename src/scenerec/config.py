@@ -29,11 +29,30 @@ class FrozenConfig(BaseModel):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> Self:
-        """Validate plain data; errors name the field and the source."""
+        """Validate plain data; errors name the field and the source.
+
+        A section given as a mapping (``train: {epochs: 4}``) overrides only the fields it
+        names: the others keep this config's default for the section (a model's own training
+        defaults), not the section class's generic ones.
+        """
         try:
-            return cls.model_validate(data)
+            return cls.model_validate(cls._with_section_defaults(data))
         except ValidationError as exc:
             raise ConfigError(_describe(exc, cls.__name__, source)) from None
+
+    @classmethod
+    def _with_section_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, value in data.items():
+            field = cls.model_fields.get(name)
+            if field is None or not isinstance(value, dict) or field.is_required():
+                continue
+            default = field.get_default(call_default_factory=True)
+            if isinstance(default, FrozenConfig):
+                out[name] = merge_params(default.to_dict(), value)
+        return out
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)

@@ -30,10 +30,9 @@ def _config(**kw: object) -> ScenarioFusionConfig:
     base: dict[str, object] = {
         "encoder": ENCODER,
         "text_cache": False,
-        "dim": 32,
-        "id_dim": 16,
+        "base": {"factors": 8, "regularization": 1.0, "iterations": 8},
         "half_life_days": 20.0,
-        "train": TrainConfig(epochs=3, batch_size=128, lr=0.01, grad_clip=None),
+        "train": TrainConfig(epochs=8, batch_size=64, lr=0.05, grad_clip=None, patience=3),
     }
     base.update(kw)
     return ScenarioFusionConfig(**base)  # type: ignore[arg-type]
@@ -54,9 +53,8 @@ def _split(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 
 def test_contract(tmp_path: Path) -> None:
-    # The oracle has no item text: this also checks the id-embedding fallback.
-    train = TrainConfig(epochs=5, batch_size=32, lr=0.01, grad_clip=None)
-    check_model(lambda: ScenarioFusion(_config(train=train)), tmp_path=tmp_path)
+    # The oracle has no item text: the factor vectors alone carry it.
+    check_model(lambda: ScenarioFusion(_config()), tmp_path=tmp_path)
 
 
 def test_partial_fit_equals_refit_of_the_user_vectors(
@@ -101,7 +99,7 @@ def test_partial_fit_equals_refit_of_the_user_vectors(
         len(everything.scenario_vocab),
         online.item_text_,
         queries.vectors,
-        online.params_.id_in,
+        np.zeros((len(online.item_text_), 0), np.float32),
         cfg.half_life_days * 86_400.0,
         cfg.query_weight,
     )
@@ -110,7 +108,15 @@ def test_partial_fit_equals_refit_of_the_user_vectors(
     np.testing.assert_array_equal(st.ref[:n], refit.ref)
     np.testing.assert_allclose(st.weight[:n], refit.weight, rtol=1e-9)
     np.testing.assert_allclose(st.text[:n], refit.text, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(st.ids[:n], refit.ids, rtol=1e-5, atol=1e-6)
+    # The factor vectors: each touched (user, scenario) folded in again equals a fold-in of
+    # every user's events against the same item factors.
+    assert online.base_ is not None
+    known = len(online.base_.item_factors)  # items the base model has factors for
+    refolded = np.stack(
+        [online.base_.fold_in(everything.matrix(s)[:, :known]) for s in everything.scenarios],
+        axis=1,
+    )
+    np.testing.assert_allclose(online.factors_[:n], refolded, rtol=1e-4, atol=1e-5)
 
     # And the text part is the documented quantity, computed by an independent implementation.
     expected = user_interest_vectors(
@@ -128,7 +134,7 @@ def test_partial_fit_equals_refit_of_the_user_vectors(
     assert online.has_text_[new_idx]
     np.testing.assert_allclose(online.item_text_[new_idx], encoder.encode([title])[0], atol=1e-6)
     frozen = copy.deepcopy(online)
-    frozen.state_ = refit
+    frozen.state_, frozen.factors_ = refit, refolded
     users = np.arange(online.train_state.n_users)
     for scenario in ("app", "web", "search", None):
         a = online.score_users(users, scenario=scenario)
@@ -174,10 +180,7 @@ def test_fusion_weighs_the_scenario_vectors(
     two-scenario history lies between (learned) or at the mean of (uniform) the scores of its
     one-scenario parts."""
     events, catalog = shop
-    # The uniform model trains with gradient clipping: dense gradients and torch's Adam.
-    clip = 5.0 if fusion == "uniform" else None
-    train = TrainConfig(epochs=3, batch_size=128, lr=0.01, grad_clip=clip)
-    model = ScenarioFusion(_config(fusion=fusion, train=train)).fit(Dataset(events, catalog))
+    model = ScenarioFusion(_config(fusion=fusion)).fit(Dataset(events, catalog))
     app = [HistoryEvent(i, "app", "click", 100 + t) for t, i in enumerate(["i0003", "i0010"])]
     web = [HistoryEvent(i, "web", "purchase", 200 + t) for t, i in enumerate(["i0042", "i0077"])]
     items = model.vocab("items").to_ids(model.train_state.items_of_scenario(0))
@@ -244,8 +247,10 @@ def test_new_item_with_text_only_is_scored_by_its_text(
 
 
 def test_config_rejects_bad_values() -> None:
-    with pytest.raises(ConfigError, match="negatives"):
-        ScenarioFusionConfig.from_dict({"negatives": 0})
+    with pytest.raises(ConfigError, match="label_users"):
+        ScenarioFusionConfig.from_dict({"label_users": 1})
+    with pytest.raises(ConfigError, match="vectors"):
+        ScenarioFusionConfig.from_dict({"vectors": "ids"})
     with pytest.raises(ConfigError, match="fusion"):
         ScenarioFusionConfig.from_dict({"fusion": "average"})
     cfg = _config(half_life_days=None)

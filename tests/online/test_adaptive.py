@@ -141,7 +141,7 @@ def test_a_scenario_launched_after_training_is_served_then_fine_tuned(
     results = [ar.apply([_click(u, ids[j % 60], "live", t + j)]) for j, u in enumerate(users)]
     assert results[-1].fine_tune == "new scenario 'live'"
     assert ar.fine_tunes[-1].reason == "new scenario 'live'" and ar.fine_tunes[-1].swapped
-    assert ar.version == 2 and "user_proj.weight" in ar.model.fit_info["warm_start"]
+    assert ar.version == 2 and "att" in ar.model.fit_info["warm_start"]
     assert ar.model.config.train.epochs == 1  # type: ignore[attr-defined]
     assert len(ar.recommend(RecQuery(user_id=user, scenario="live"), k=10).item_ids) == 10
 

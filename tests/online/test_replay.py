@@ -22,7 +22,7 @@ data:
 encoder: {backend: hashing, hashing: {dim: 64}}
 model:
   name: fusion
-  params: {dim: 32, id_dim: 16, text_cache: false, train: {epochs: 2, batch_size: 128, lr: 0.01}}
+  params: {base: {factors: 16, iterations: 6}, text_cache: false, train: {epochs: 2}}
 replay:
   train_fraction: 0.6
   windows: 4

@@ -118,6 +118,16 @@ class ALS(OnlineMixin[ALSConfig]):
         rows.resize((len(users), len(als.item_factors)))
         als.user_factors[users] = self._fold_in(users, sp.csr_matrix(rows))
 
+    def fold_in(self, rows: sp.csr_matrix) -> FloatMatrix:
+        """(n, factors) user vectors of interaction rows (n, n_items) against the fixed item
+        factors: the exact least-squares solve a user with these events would get."""
+        return self._fold_in(np.arange(rows.shape[0], dtype=np.int64), rows)
+
+    @property
+    def item_factors(self) -> FloatMatrix:
+        """(n_items, factors) float32."""
+        return np.asarray(self._als.item_factors, np.float32)
+
     def _on_rebase(self) -> None:
         """Fold every user in again against the fixed item factors (their histories changed)."""
         users = np.arange(self.train_state.n_users, dtype=np.int64)

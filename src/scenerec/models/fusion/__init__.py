@@ -1,10 +1,10 @@
 """ScenarioFusion: per-scenario language-model interest vectors fused per target scenario.
 
 - ``config``: ``ScenarioFusionConfig``.
-- ``state``: the decayed per-scenario user state (O(dim) online updates).
-- ``examples``: leave-item-out training examples and the typed batch.
-- ``net``: the network, the fusion of scenarios, the loss, trained parameters as arrays.
-- ``model``: ``ScenarioFusion`` (fit, scoring, online learning, persistence).
+- ``state``: the decayed per-scenario text state (O(dim) online updates).
+- ``net``: the learned scenario weights, the fusion, the typed batch.
+- ``learn``: how the weights are learned (held-out newest events, full softmax).
+- ``model``: ``ScenarioFusion`` (fit, per-scenario factor fold-ins, scoring, online, persistence).
 """
 
 from __future__ import annotations

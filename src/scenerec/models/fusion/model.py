@@ -1,19 +1,21 @@
-"""ScenarioFusion: per-scenario interest vectors from language-model item text, fused per target.
+"""ScenarioFusion: one user vector per scenario, fused per target scenario with learned weights.
 
-Each user gets one interest vector per scenario, built from the language-model embeddings of the
-items (and search queries) they touched there, weighted by behaviour and time decay: the same
-quantity as ``scenerec.text.users.user_interest_vectors``, kept as un-normalised decayed sums
-with a reference time, so a new event updates it in O(dim). A target scenario ``t`` fuses them as
-``v = sum_s softmax_s(a[s, t] + per-user feature terms) * u_s`` over the scenarios where the user
-has events (``fusion="uniform"`` gives the fixed ``1/C`` average instead), where ``u_s`` is the
-text vector through a learned projection, next to the decayed mean of learned id embeddings of
-the same events. Items are scored as ``v . [W e_i, q_i] + b_i``: their text embedding through a
-learned projection, plus an optional id embedding and bias, so items without text fall back to
-ids and new items with text only are scored through ``W e_i``. Use it when scenarios share users
-and items have text; it serves users cold in the target scenario from their other scenarios and
-learns online (``partial_fit``). No single paper: items are represented through their text as
-in UniSRec (Hou et al., KDD 2022), and the fixed 1/C average of per-scenario profiles becomes a
-learned, target-dependent attention over scenarios.
+For each scenario ``s`` a user has vectors built from their events there only: ``x_s``, the user
+vector of a base factor model (ALS fitted on every scenario, so all scenarios share its item
+factors ``y_i``; ``x_s`` is the exact least-squares fold-in of the user's events in ``s``) and
+``t_s``, their language-model interest vector (the decayed sum of their items' and queries' text
+vectors: ``scenerec.text.users.interest_sums``). A target scenario ``t`` scores item ``i`` as::
+
+    score = b_t (sum_s w_st x_s) . y_i  +  c_t (sum_s w_st t_s) . e_i  +  d_t log(1 + pop_t(i))
+
+with ``w_st = softmax_s(a[s, t] + per-user terms)`` over the scenarios where the user has events:
+the seed formula ``v = 1/C sum_s w_s x_s`` with learned, target-dependent weights. The weights and
+scales are learned on the newest events of sampled training users (``models.labels``), some with
+their whole target history held out, so the weights learn how much a user's other scenarios say
+about the target. Because a weight can put everything on one scenario, the fusion contains each
+single-scenario user vector it fuses. Use it when scenarios share users; it serves users cold in
+the target from their other scenarios and new items through their text, and learns online (a
+user's text vector in O(dim), their factor vector in one small solve).
 """
 
 from __future__ import annotations
@@ -24,18 +26,20 @@ from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+import scipy.sparse as sp
 import torch
-from torch import nn
 
-from scenerec.data.histories import DAY_SECONDS, Histories, interaction_matrix
-from scenerec.errors import ConfigError, EncoderError, SchemaError
+from scenerec.data.histories import DAY_SECONDS, Histories
+from scenerec.errors import EncoderError
+from scenerec.models.als import ALS, ALSConfig
+from scenerec.models.batch import UserBatch
 from scenerec.models.fusion.config import ScenarioFusionConfig
-from scenerec.models.fusion.examples import Examples, FusionBatch
-from scenerec.models.fusion.net import FusionNet, FusionParams, fuse, loss
+from scenerec.models.fusion.learn import learn_weights
+from scenerec.models.fusion.net import FusionBatch, FusionWeights
 from scenerec.models.fusion.state import Events, UserState, reserve, unit
-from scenerec.models.nn import Holdout, IndexBatches, LazyAdam, NeuralRecommender, TrainingPlan
+from scenerec.models.labels import draw_labels
 from scenerec.models.online import OnlineMixin
-from scenerec.models.state import TrainState, UserBatch
+from scenerec.models.state import TrainState
 from scenerec.schema import C, FloatMatrix, IdxArray
 from scenerec.text.cache import CachedEncoder
 from scenerec.text.embeddings import encode_items, encode_queries, normalize_query
@@ -43,123 +47,84 @@ from scenerec.text.encoder import TextEncoder, make_encoder
 from scenerec.text.templates import render_items
 
 
-class ScenarioFusion(NeuralRecommender[ScenarioFusionConfig], OnlineMixin[ScenarioFusionConfig]):
-    """Per-scenario language-model interest vectors fused per target; see the module docstring.
-
-    Learns online: ``partial_fit`` updates the decayed per-scenario sums of the users in the
-    new events (O(dim) per event, the learned parameters fixed), which gives exactly the state a
-    refit of the user vectors on all events would give. Unseen users and items grow the arrays;
-    an unseen item takes its text from catalog columns (``title``, ``category``...) of the new
-    events when they have them (else it has no text and no id signal until the next fit), and
-    search queries of new events are encoded on the fly.
-    """
+class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
+    """Per-scenario user vectors fused per target scenario; see the module docstring."""
 
     config_class = ScenarioFusionConfig
     name = "fusion"
+    text_map_: FloatMatrix | None = None
+    _item_factors: FloatMatrix | None = None
 
     # ------------------------------------------------------------------ fit
-    def _plan(self, data: TrainState, holdout: Holdout) -> TrainingPlan:
-        """Train with a sampled softmax over leave-item-out examples (``fusion.examples``)."""
+    def _fit(self, data: TrainState) -> None:
         cfg = self.config
         t0 = time.perf_counter()
+        self._encode_catalog(data)
+        targets = [s for s in range(data.n_scenarios) if len(data.items_of_scenario(s))]
+        labels = draw_labels(
+            data.histories,
+            targets,
+            max_users=cfg.label_users,
+            cold_share=cfg.cold_share,
+            seed=self.seed,
+        )
+        part = data.subset(labels.keep, tag="fusion labels")
+        self.base_ = self._fit_base(part)
+        self._fit_text_map(part)
+        self._item_factors = None
+        state, factors = self._user_vectors(part)
+        self.weights_ = FusionWeights(
+            data.n_scenarios, learned=cfg.fusion == "learned", per_user=cfg.per_user
+        )
+        warm: list[str] = []
+        if self.warm_weights:  # online fine-tuning starts from the serving weights
+            self.weights_.load(self.warm_weights)
+            warm = sorted(self.warm_weights)
+        result = learn_weights(self, part, state, factors, labels, targets)
+        # the vectors that serve: every event, a base model fitted on every event
+        self.base_ = self._fit_base(data)
+        self._fit_text_map(data)
+        self._item_factors = None
+        self.state_, self.factors_ = self._user_vectors(data)
+        self.n_fit_items_ = data.n_items
+        self.fit_info = {
+            "train": result,
+            "label_users": {data.scenarios[t]: labels.count(t) for t in targets},
+            "items_with_text": int(self.has_text_.sum()),
+            "fit_seconds": round(time.perf_counter() - t0, 1),
+        }
+        if warm:
+            self.fit_info["warm_start"] = warm
+
+    def _encode_catalog(self, data: TrainState) -> None:
+        cfg = self.config
+        n = data.n_items
+        self.item_text_ = np.zeros((n, 0), np.float32)
+        self.has_text_ = np.zeros(n, bool)
+        self.query_text_ = np.zeros((0, 0), np.float32)
+        self.encoder_fingerprint_: str | None = None
+        self._queries = None
+        if cfg.encoder is None or cfg.vectors == "factors" or data.catalog is None:
+            return
         encoder = self._get_encoder()
-        if data.catalog is None:
-            raise SchemaError("ScenarioFusion needs the catalog at fit time")
         items = encode_items(data.catalog, encoder, cfg.template)
-        h = data.histories
-        queries = encode_queries(list(h.queries), encoder)
-        self.encoder_fingerprint_ = encoder.fingerprint
-        self.item_text_ = np.ascontiguousarray(items.vectors, dtype=np.float32)
+        if not items.has_text.any():
+            return  # nothing to read: factors only (fit_info says items_with_text 0)
+        self.item_text_ = np.ascontiguousarray(items.vectors, np.float32)
         self.has_text_ = items.has_text.copy()
-        self.n_items_ = data.n_items
-        self._query_text = queries.vectors
-        self._events = Events.of(h, queries)
-        n_users, n_items, n_scen = data.n_users, data.n_items, data.n_scenarios
-        kept = self._events.take(holdout.keep)
-        hl, qw = self._half_life_s, cfg.query_weight
-        no_ids = np.zeros((n_items, 0), np.float32)
-        state = UserState.build(
-            kept, n_users, n_scen, self.item_text_, queries.vectors, no_ids, hl, qw
-        )
-        dw = state.decayed_weights(kept, hl)
-        ex = Examples.build(kept, dw, state, n_items, n_scen, queries.vectors, qw)
-        if ex.n_users == 0:
-            raise SchemaError(
-                "ScenarioFusion found no training example: every user has a single item",
-                fix="fit on users with at least two distinct items",
-            )
-        rows = kept.user * n_scen + kept.scenario
-        R = interaction_matrix(rows, kept.item, (n_users * n_scen, n_items), dw)
-        item_text_t = torch.from_numpy(self.item_text_)
-        pools = {s: data.items_of_scenario(s) for s in range(n_scen)}
-        net = FusionNet(n_items, n_scen, self.item_text_.shape[1], cfg)
+        self._queries = encode_queries(list(data.histories.queries), encoder)
+        self.query_text_ = self._queries.vectors
+        self.encoder_fingerprint_ = encoder.fingerprint
 
-        def collate(users_rows: IdxArray, rng: np.random.Generator) -> FusionBatch:
-            return ex.batch(
-                users_rows,
-                rng,
-                state,
-                self.item_text_,
-                R,
-                pools,
-                n_scen,
-                cfg.examples_per_user,
-                cfg.negatives,
-            )
+    @property
+    def uses_factors(self) -> bool:
+        return self.config.vectors != "text"
 
-        def loss_fn(module: nn.Module, batch: FusionBatch) -> torch.Tensor:
-            return loss(module, batch, item_text_t, cfg)
-
-        def score(users: IdxArray, s: int, items_: IdxArray) -> np.ndarray:
-            params = FusionParams.of(net)
-            ids = np.asarray(R @ params.id_in).reshape(n_users, n_scen, -1)
-            st = UserState(state.text, ids, state.weight, state.count, state.ref)
-            vecs = self._item_vectors(params)
-            return self._fused_scores(*self._inputs(st, users, params), s, items_, params, vecs)
-
-        # Without clipping, sparse gradients for the id tables and a lazy Adam (fast on large
-        # catalogues); with it, dense gradients and the Trainer's Adam.
-        optimizer = None if cfg.train.grad_clip is not None else LazyAdam(net, cfg.train)
-        self._encode_s = time.perf_counter() - t0
-        return TrainingPlan(
-            net=net,
-            loader=IndexBatches(ex.n_users, cfg.train.batch_size, collate, seed=self.seed),
-            loss=loss_fn,
-            score=score,
-            # Validation ranks the held-out events: only the kept ones count as already seen.
-            seen=interaction_matrix(kept.user, kept.item, (n_users, n_items), binary=True),
-            optimizer=optimizer,
-            info={"examples": ex.n_examples, "users": ex.n_users},
-        )
-
-    def _keep(self, net: nn.Module) -> None:
-        if not isinstance(net, FusionNet):
-            raise TypeError(f"expected the fusion network, got {type(net).__name__}")
-        data, cfg, ev = self.train_state, self.config, self._events
-        self.params_ = FusionParams.of(net)
-        # Input ids of items without training events were never trained: random noise that
-        # would leak into users who meet those items online. They carry nothing instead.
-        self.params_.id_in[np.bincount(ev.item, minlength=data.n_items) == 0] = 0.0
-        self.state_ = UserState.build(
-            ev,
-            data.n_users,
-            data.n_scenarios,
-            self.item_text_,
-            self._query_text,
-            self.params_.id_in,
-            self._half_life_s,
-            cfg.query_weight,
-        )
-        self._refresh_items()
-        self.fit_info["items_with_text"] = int(self.has_text_.sum())
-        self.fit_info["queries"] = len(self._query_text)
-        del self._events, self._query_text
-
-    def _fit(self, data: TrainState) -> None:
-        t0 = time.perf_counter()
-        super()._fit(data)
-        self.fit_info["encode_seconds"] = round(self._encode_s, 3)
-        self.fit_info["fit_seconds"] = round(time.perf_counter() - t0, 3)
+    def _fit_base(self, data: TrainState) -> ALS | None:
+        if not self.uses_factors:
+            return None
+        base = ALS(ALSConfig.from_dict(dict(self.config.base), source="fusion base"))
+        return base.fit_state(data, options=self.options)
 
     @property
     def _half_life_s(self) -> float:
@@ -168,114 +133,173 @@ class ScenarioFusion(NeuralRecommender[ScenarioFusionConfig], OnlineMixin[Scenar
 
     def _get_encoder(self) -> TextEncoder:
         enc: TextEncoder | None = getattr(self, "_encoder", None)
-        if enc is None:
+        if enc is None and self.config.encoder is not None:
             enc = make_encoder(self.config.encoder, cache=self.config.text_cache)
             self._encoder = enc
+        if enc is None:
+            raise EncoderError("this ScenarioFusion reads no text (encoder: null)")
         return enc
 
-    # ------------------------------------------------------------------ scoring
-    def _item_vectors(self, params: FusionParams) -> FloatMatrix:
-        proj = self.item_text_ @ params.item_proj.T
-        out: FloatMatrix = np.ascontiguousarray(
-            np.concatenate([proj, params.id_out], axis=1), dtype=np.float32
+    # ------------------------------------------------------------------ user vectors
+    def _user_vectors(self, data: TrainState) -> tuple[UserState, FloatMatrix]:
+        """Every user's text state and per-scenario factor vectors, from ``data``'s events."""
+        h = data.histories
+        d = self.item_text_.shape[1]
+        ev = Events.of(h, self._queries if d else None)
+        state = UserState.build(
+            ev,
+            data.n_users,
+            data.n_scenarios,
+            self.item_text_,
+            self.query_text_ if d else np.zeros((0, 0), np.float32),
+            np.zeros((data.n_items, 0), np.float32),
+            self._half_life_s,
+            self.config.query_weight,
         )
+        f = self.base_.config.factors if self.base_ is not None else 0
+        factors = np.zeros((data.n_users, data.n_scenarios, f), np.float32)
+        if self.base_ is not None:
+            for s in range(data.n_scenarios):
+                factors[:, s] = self.base_.fold_in(data.matrix(s).astype(np.float32))
+        return state, factors
+
+    def item_factors(self, n_items: int) -> FloatMatrix:
+        """(n_items, f) the base model's item factors; an item it has no events for gets
+        factors mapped from its text (``_text_map``), or zero without text."""
+        if self.base_ is None:
+            return np.zeros((n_items, 0), np.float32)
+        cached = getattr(self, "_item_factors", None)
+        if cached is not None and len(cached) == n_items:
+            out: FloatMatrix = cached
+            return out
+        y = self.base_.item_factors
+        out = np.zeros((n_items, y.shape[1]), np.float32)
+        out[: min(n_items, len(y))] = y[:n_items]
+        seen = np.zeros(n_items, bool)
+        pop = self.base_.train_state.popularity_of(None)  # the items the base saw events of
+        seen[: min(n_items, len(pop))] = pop[:n_items] > 0
+        m = min(n_items, len(self.item_text_))
+        text_only = np.zeros(n_items, bool)
+        text_only[:m] = ~seen[:m] & self.has_text_[:m]
+        if text_only.any() and self.text_map_ is not None:
+            out[text_only] = self.item_text_[:m][text_only[:m]] @ self.text_map_
+        self._item_factors = out
         return out
 
-    def _refresh_items(self) -> None:
-        self.item_vecs_ = self._item_vectors(self.params_)
+    def _fit_text_map(self, data: TrainState) -> None:
+        """Ridge map from item text to the base's item factors, fitted on the items that have
+        both: new items (text only) then get factors, not zeros."""
+        self.text_map_ = None
+        if self.base_ is None or not self.item_text_.shape[1]:
+            return
+        y = self.base_.item_factors
+        both = (data.popularity_of(None)[: len(y)] > 0) & self.has_text_[: len(y)]
+        if both.sum() < 20:
+            return  # too few items to learn any map (the ridge term keeps a small map tame)
+        e = self.item_text_[: len(y)][both].astype(np.float64)
+        gram = e.T @ e + 1.0 * np.eye(e.shape[1])
+        self.text_map_ = np.linalg.solve(gram, e.T @ y[both]).astype(np.float32)
 
-    def _inputs(
-        self, state: UserState, users: IdxArray, params: FusionParams
+    def inputs(
+        self, state: UserState, users: IdxArray
     ) -> tuple[FloatMatrix, FloatMatrix, np.ndarray]:
-        """Per-scenario vectors (B, S, dim + id_dim), features (B, S, 2), active (B, S)."""
-        text = unit(state.text[users])
+        """Unit text vectors (B, S, d), weight features (B, S, 2) and active scenarios (B, S)."""
         weight = state.weight[users]
-        ids = np.divide(
-            state.ids[users],
-            weight[..., None],
-            out=np.zeros(state.ids[users].shape, np.float32),
-            where=weight[..., None] > 0,
-        ).astype(np.float32)
-        u = np.concatenate([text @ params.user_proj.T, ids], axis=-1).astype(np.float32)
         feats = np.stack([np.log1p(state.count[users]), np.log1p(weight)], -1).astype(np.float32)
-        # Evidence decayed to exactly zero (underflow after many half-lives) is no evidence.
-        return u, feats, (state.count[users] > 0) & (weight > 0)
+        active = (state.count[users] > 0) & (weight > 0)
+        return unit(state.text[users]), feats, active
 
-    def _fused_scores(
-        self,
-        u: FloatMatrix,
-        feats: FloatMatrix,
-        active: np.ndarray,
-        target: int | None,
-        items: IdxArray,
-        params: FusionParams,
-        item_vecs: FloatMatrix,
-    ) -> FloatMatrix:
-        cfg = self.config
-        rows_target = None
-        if cfg.fusion == "learned" and target is not None:
-            rows_target = torch.full((len(u),), target, dtype=torch.long)
-        with torch.no_grad():
-            v = fuse(
-                torch.from_numpy(u),
-                torch.from_numpy(feats),
-                torch.from_numpy(active),
-                rows_target,
-                torch.from_numpy(params.att),
-                torch.from_numpy(params.feat) if cfg.per_user else None,
-            ).numpy()
-        scores = v @ item_vecs[items].T
-        if cfg.item_bias:
-            scores += params.bias[items]
-        out: FloatMatrix = scores.astype(np.float32)
-        return out
-
+    # ------------------------------------------------------------------ scoring
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
-        params = self.params_
-        u, feats, active = self._inputs(self.state_, np.maximum(users.user_idx, 0), params)
+        rows = np.maximum(users.user_idx, 0)
+        text, feats, active = self.inputs(self.state_, rows)
+        fac = self.factors_[rows].copy()
         for i in users.adhoc:
-            u[i], feats[i], active[i] = self._adhoc_inputs(users, i)
-        return self._fused_scores(
-            u, feats, active, users.scenario_idx, items, params, self.item_vecs_
+            text[i], feats[i], active[i], fac[i] = self._adhoc_inputs(users, i)
+        t = users.scenario_idx
+        b = FusionBatch(
+            text=torch.from_numpy(text),
+            factors=torch.from_numpy(fac),
+            feats=torch.from_numpy(feats),
+            active=torch.from_numpy(active),
+            target=t,
+            label=torch.zeros(len(rows), dtype=torch.long),
         )
+        pop = self._log_pop(t, items)
+        with torch.no_grad():
+            out = self.weights_.logits(
+                b,
+                torch.from_numpy(self.item_text_[items]),
+                torch.from_numpy(self.item_factors(self.train_state.n_items)[items]),
+                torch.from_numpy(pop.astype(np.float32)),
+                self.config.per_user,
+            )
+        scores: FloatMatrix = out.numpy().astype(np.float32)
+        scores[~active.any(axis=1)] = np.nan  # nothing to fuse: the fallback ranks
+        return scores
+
+    def _log_pop(self, target: int | None, items: IdxArray) -> FloatMatrix:
+        """log(1 + popularity in the target). An item added after the fit has an unknown
+        popularity, not a small one: it gets at least the median of the target's items, so that
+        its text, not its few first events, decides where it ranks."""
+        pop = self.train_state.popularity_of(target)
+        out: FloatMatrix = np.log1p(pop[items]).astype(np.float32)
+        fitted = int(getattr(self, "n_fit_items_", len(pop)))
+        new = items >= fitted
+        if new.any():
+            old = pop[:fitted]
+            prior = float(np.median(np.log1p(old[old > 0]))) if (old > 0).any() else 0.0
+            out[new] = np.maximum(out[new], prior)
+        return out
 
     def _adhoc_inputs(
         self, users: UserBatch, i: int
-    ) -> tuple[FloatMatrix, FloatMatrix, np.ndarray]:
-        """The inputs of one ad-hoc history (no queries: ``HistoryEvent`` carries none)."""
+    ) -> tuple[FloatMatrix, FloatMatrix, np.ndarray, FloatMatrix]:
+        """One ad-hoc history's inputs (no queries: ``HistoryEvent`` carries none)."""
         h, sl = users.history(i)
         n_scen = self.state_.text.shape[1]
         one = Histories.of_one(
             h.item_idx[sl], h.scenario_idx[sl], h.behavior_idx[sl], h.timestamp[sl], h.weight[sl]
         )
         ev = Events.of(one)
-        # An event whose scenario the model does not know is taken as one in the target
-        # scenario (the context the request comes from).
+        # An event whose scenario the model does not know counts as one in the target scenario
+        # (the context the request comes from).
         bad = (ev.scenario < 0) | (ev.scenario >= n_scen)
         ev.scenario[bad] = users.scenario_idx or 0
-        no_queries = np.zeros((0, self.item_text_.shape[1]), np.float32)
+        d = self.item_text_.shape[1]
         st = UserState.build(
             ev,
             1,
             n_scen,
             self.item_text_,
-            no_queries,
-            self.params_.id_in,
+            np.zeros((0, d), np.float32),
+            np.zeros((len(self.item_text_), 0), np.float32),
             self._half_life_s,
             self.config.query_weight,
         )
-        u, feats, active = self._inputs(st, np.zeros(1, np.int64), self.params_)
-        return u[0], feats[0], active[0]
+        text, feats, active = self.inputs(st, np.zeros(1, np.int64))
+        fac = np.zeros((n_scen, self.factors_.shape[2]), np.float32)
+        if self.base_ is not None:
+            n_items = len(self.base_.item_factors)
+            for s in range(n_scen):
+                sel = (ev.scenario == s) & (ev.item < n_items)
+                if sel.any():
+                    row = sp.csr_matrix(
+                        (ev.weight[sel].astype(np.float32), (np.zeros(sel.sum()), ev.item[sel])),
+                        shape=(1, n_items),
+                    )
+                    fac[s] = self.base_.fold_in(row)[0]
+        return text[0], feats[0], active[0], fac
 
     # ------------------------------------------------------------------ online
     def _partial_fit(self, events: pl.DataFrame) -> None:
-        ts = self.train_state
-        cfg = self.config
+        ts, cfg = self.train_state, self.config
+        d = self.item_text_.shape[1]
         # Encode first: if the encoder fails, nothing of the model has changed yet.
-        new_text = self._new_item_text(events, self.n_items_, ts.n_items)
+        new_text = self._new_item_text(events, len(self.item_text_), ts.n_items)
         query_idx = np.full(events.height, -1, np.int64)
-        query_text = np.zeros((0, self.item_text_.shape[1]), np.float32)
-        if C.QUERY in events.columns and cfg.query_weight > 0:
+        query_text = np.zeros((0, d), np.float32)
+        if d and C.QUERY in events.columns and cfg.query_weight > 0:
             normed = [normalize_query(q) if q else "" for q in events[C.QUERY].to_list()]
             distinct = sorted({q for q in normed if q})
             if distinct:
@@ -291,53 +315,59 @@ class ScenarioFusion(NeuralRecommender[ScenarioFusionConfig], OnlineMixin[Scenar
             weight=events[C.WEIGHT].to_numpy().astype(np.float64),
         )
         self._grow(ts.n_users, ts.n_items, ts.n_scenarios, new_text)
+        no_ids = np.zeros((len(self.item_text_), 0), np.float32)
         self.state_.add(
-            ev,
-            self.item_text_,
-            query_text,
-            self.params_.id_in,
-            self._half_life_s,
-            cfg.query_weight,
+            ev, self.item_text_, query_text, no_ids, self._half_life_s, cfg.query_weight
         )
+        self._refold(np.unique(ev.user * ts.n_scenarios + ev.scenario), ts.n_scenarios)
+
+    def _refold(self, pairs: IdxArray, n_scen: int) -> None:
+        """Fold these (user * n_scenarios + scenario) pairs in again from their histories."""
+        if self.base_ is None or len(pairs) == 0:
+            return
+        users, scen = pairs // n_scen, pairs % n_scen
+        n_items = len(self.base_.item_factors)
+        for s in np.unique(scen):
+            u = users[scen == s]
+            rows = UserBatch(u, int(s), self.train_state).matrix(int(s)).astype(np.float32)
+            rows = sp.csr_matrix(rows[:, :n_items])
+            self.factors_[u, s] = self.base_.fold_in(rows)
 
     def _grow(
         self, n_users: int, n_items: int, n_scen: int, new_text: tuple[FloatMatrix, np.ndarray]
     ) -> None:
-        """Make room for the users, items and scenarios the new events bring (amortised O(dim)
-        per new row: arrays keep spare rows)."""
-        p = self.params_
-        old_s = self.state_.text.shape[1]
-        if n_scen > old_s:
-            # An unseen scenario starts with neutral attention logits (0): uniform weight.
-            att = np.zeros((n_scen, n_scen), np.float32)
-            att[:old_s, :old_s] = p.att
-            feat = np.zeros((2, n_scen, n_scen), np.float32)
-            feat[:, :old_s, :old_s] = p.feat
-            p.att, p.feat = att, feat
+        """Room for the users, items and scenarios new events bring (arrays keep spare rows)."""
+        old_s = self.factors_.shape[1]
         self.state_.grow(n_users, n_scen)
-        old_i = self.n_items_
+        if n_scen > old_s:
+            grown = np.zeros((len(self.factors_), n_scen, self.factors_.shape[2]), np.float32)
+            grown[:, :old_s] = self.factors_
+            self.factors_ = grown
+            old = self.weights_.arrays()
+            self.weights_ = FusionWeights(
+                n_scen, learned=self.config.fusion == "learned", per_user=self.config.per_user
+            )
+            self.weights_.load(old)  # an unseen scenario starts neutral (logit 0, default scales)
+        self.factors_ = reserve(self.factors_, n_users)
+        old_i = int(getattr(self, "n_items_", len(self.item_text_)))
         if n_items > old_i:
             self.item_text_ = reserve(self.item_text_, n_items)
             self.has_text_ = reserve(self.has_text_, n_items)
-            p.id_in, p.id_out = reserve(p.id_in, n_items), reserve(p.id_out, n_items)
-            p.bias = reserve(p.bias, n_items)
-            self.item_vecs_ = reserve(self.item_vecs_, n_items)
-            # New items have no trained id rows (zero) and are scored through their text only.
             text, has = new_text
             self.item_text_[old_i:n_items] = text
             self.has_text_[old_i:n_items] = has
-            self.item_vecs_[old_i:n_items, : p.item_proj.shape[0]] = text @ p.item_proj.T
-            self.n_items_ = n_items
+        self.n_items_ = max(old_i, n_items)
+        self._item_factors = None
 
     def _new_item_text(
         self, events: pl.DataFrame, old_i: int, n_items: int
     ) -> tuple[FloatMatrix, np.ndarray]:
         """Text vectors of items ``old_i..n_items-1`` from catalog columns of the events."""
         d = self.item_text_.shape[1]
-        vecs = np.zeros((n_items - old_i, d), np.float32)
-        has = np.zeros(n_items - old_i, bool)
+        vecs = np.zeros((max(n_items - old_i, 0), d), np.float32)
+        has = np.zeros(len(vecs), bool)
         cols = [c for c in self.config.template.columns if c in events.columns]
-        if not cols or n_items <= old_i:
+        if not cols or n_items <= old_i or d == 0:
             return vecs, has
         cat = (
             events.filter(pl.col(C.ITEM_IDX) >= old_i)
@@ -366,52 +396,48 @@ class ScenarioFusion(NeuralRecommender[ScenarioFusionConfig], OnlineMixin[Scenar
             return enc.encode(texts, kind=kind, store=False)
         return enc.encode(texts, kind=kind)
 
-    # Hooks of the online layer (models.online.OnlineMixin), added for issue 13.
     def _add_items(self, catalog: pl.DataFrame) -> None:
-        """New or updated catalog rows: their text is encoded now and scored through ``W e_i``
-        (new items have no trained id rows)."""
+        """New or updated catalog rows: text encoded now, scored through it (no factors yet)."""
         ts, d = self.train_state, self.item_text_.shape[1]
-        n_new = ts.n_items - self.n_items_
-        blank = (np.zeros((n_new, d), np.float32), np.zeros(n_new, bool))
+        n_new = ts.n_items - int(getattr(self, "n_items_", len(self.item_text_)))
+        blank = (np.zeros((max(n_new, 0), d), np.float32), np.zeros(max(n_new, 0), bool))
         self._grow(ts.n_users, ts.n_items, ts.n_scenarios, blank)
+        if d == 0:
+            return
         texts, ok = render_items(catalog, self.config.template)
         if ok.any():
             rows = catalog[C.ITEM_IDX].to_numpy().astype(np.int64)[ok]
             vecs = self._encode([t for t, k in zip(texts, ok, strict=True) if k])
-            proj = self.params_.item_proj
             self.item_text_[rows], self.has_text_[rows] = vecs, True
-            self.item_vecs_[rows, : proj.shape[0]] = vecs @ proj.T
+            self._item_factors = None
 
     def _forget_user(self, user_idx: int, events: Histories) -> None:
         st = self.state_
-        st.text[user_idx], st.ids[user_idx], st.weight[user_idx] = 0.0, 0.0, 0.0
-        st.count[user_idx], st.ref[user_idx] = 0.0, 0
+        st.text[user_idx], st.weight[user_idx], st.count[user_idx] = 0.0, 0.0, 0.0
+        st.ref[user_idx] = 0
+        self.factors_[user_idx] = 0.0
 
     def _warm_weights(self) -> dict[str, np.ndarray]:
-        p, n = self.params_, self.n_items_
-        return {
-            "user_proj.weight": p.user_proj,
-            "item_proj.weight": p.item_proj,
-            **{"id_in": p.id_in[:n], "id_out": p.id_out[:n], "bias": p.bias[:n]},
-            **{"att": p.att, "feat": p.feat},
-        }
+        return self.weights_.arrays()
+
+    def _on_rebase(self) -> None:
+        self.state_, self.factors_ = self._user_vectors(self.train_state)
 
     # ------------------------------------------------------------------ persistence
     def _arrays(self) -> dict[str, np.ndarray]:
-        p = self.params_
-        n_i = self.n_items_  # without the spare rows
-        return {
+        n_i, n_u = self.train_state.n_items, self.train_state.n_users
+        out = {
             "item_text": self.item_text_[:n_i],
             "has_text": self.has_text_[:n_i],
-            "user_proj": p.user_proj,
-            "item_proj": p.item_proj,
-            "id_in": p.id_in[:n_i],
-            "id_out": p.id_out[:n_i],
-            "bias": p.bias[:n_i],
-            "att": p.att,
-            "feat": p.feat,
-            **self.state_.arrays(self.train_state.n_users),
+            "factors": self.factors_[:n_u],
+            **{f"weights.{k}": v for k, v in self.weights_.arrays().items()},
+            **self.state_.arrays(n_u),
         }
+        if self.base_ is not None:
+            out.update({f"base.{k}": v for k, v in self.base_._arrays().items()})
+        if self.text_map_ is not None:
+            out["text_map"] = self.text_map_
+        return out
 
     def _restore(self, arrays: dict[str, np.ndarray]) -> None:
         # Copies: the loaded buffers may be read-only, and partial_fit updates in place.
@@ -419,20 +445,30 @@ class ScenarioFusion(NeuralRecommender[ScenarioFusionConfig], OnlineMixin[Scenar
         self.item_text_ = a["item_text"]
         self.has_text_ = a["has_text"].astype(bool)
         self.n_items_ = len(self.item_text_)
-        self.params_ = FusionParams(
-            a["user_proj"], a["item_proj"], a["id_in"], a["id_out"], a["bias"], a["att"], a["feat"]
-        )
+        self.factors_ = a["factors"]
         self.state_ = UserState.from_arrays(a)
-        self._refresh_items()
+        self.weights_ = FusionWeights(
+            self.factors_.shape[1],
+            learned=self.config.fusion == "learned",
+            per_user=self.config.per_user,
+        )
+        self.weights_.load({k[8:]: v for k, v in a.items() if k.startswith("weights.")})
+        self.base_ = None
+        if self.uses_factors:
+            base = ALS(ALSConfig.from_dict(dict(self.config.base), source="fusion base"))
+            base.options, base._train = self.options, self.train_state
+            base._restore({k[5:]: v for k, v in a.items() if k.startswith("base.")})
+            self.base_ = base
+        self.text_map_ = a.get("text_map")
+        self._item_factors = None
+        self._queries = None
 
     def _manifest_extra(self) -> dict[str, Any]:
-        return {"encoder_fingerprint": self.encoder_fingerprint_}
+        return {"encoder_fingerprint": self.encoder_fingerprint_, "n_fit_items": self.n_fit_items_}
 
     def _restore_extra(self, extra: dict[str, Any]) -> None:
-        fp = extra.get("encoder_fingerprint")
-        if not isinstance(fp, str):
-            raise ConfigError("run directory lacks the encoder fingerprint of a fusion model")
-        self.encoder_fingerprint_ = fp
+        self.encoder_fingerprint_ = extra.get("encoder_fingerprint")
+        self.n_fit_items_ = int(extra.get("n_fit_items", self.train_state.n_items))
 
 
 __all__ = ["ScenarioFusion"]
