@@ -142,7 +142,14 @@ def test_online_protocol_holds_exactly_for_models_that_learn_online() -> None:
     from scenerec.models.registry import MODELS, model_class
 
     online = {name for name in MODELS if isinstance(model_class(name)(), OnlineRecommender)}
-    assert online == {"popularity", "fusion", "als", "ease", "itemknn"}
+    assert online == {
+        "popularity",
+        "fusion",
+        "als",
+        "ease",
+        "itemknn",
+        "cross_scenario_transformer",
+    }
     for name in MODELS:  # every model is a Recommender; offline ones have no partial_fit
         model = model_class(name)()
         assert isinstance(model, Recommender)

@@ -192,3 +192,74 @@ def test_options_train_save_and_reload(tmp_path: Path, monkeypatch: pytest.Monke
     assert np.array_equal(
         loaded.score_users(users, scenario="web"), m.score_users(users, scenario="web")
     )
+
+
+def test_learns_online_from_events_and_new_items_without_reading_every_event(
+    tmp_path: Path,
+) -> None:
+    """An event changes the user's next recommendation through their own recent window (the
+    stored events are not merged: ``recent`` still holds it), a new user is served from their
+    first event, and a new item with text is recommendable at once and survives save/load."""
+    from scenerec.models import OnlineRecommender
+
+    ds = _shop()
+    m = _fit_with_text(ds, _config(encoder=_HASHING))
+    assert isinstance(m, OnlineRecommender)
+    user = "u-coffee-0"
+    baking = [f"app-baking-{j}" for j in range(6)]
+
+    def share(u: str, topic: str) -> float:
+        top = m.recommend(RecQuery(user_id=u, scenario="web"), k=3).item_ids
+        return float(np.mean([f"-{topic}-" in i for i in top]))
+
+    before = share(user, "baking")
+    t = 10_000_000
+    events = pl.DataFrame(
+        {
+            C.USER_ID: [user] * 6 + ["newbie"] * 3,
+            C.ITEM_ID: baking + baking[:3],
+            C.SCENARIO: "app",
+            C.BEHAVIOR: "click",
+            C.TIMESTAMP: list(range(t, t + 9)),
+        }
+    )
+    m.partial_fit(events)
+    assert share(user, "baking") > before
+    assert len(m.train_state.recent) == 9  # read from the users' windows, nothing merged
+    newbie = m.recommend(RecQuery(user_id="newbie", scenario="web"), k=3)
+    assert not newbie.fallback and np.mean(["-baking-" in i for i in newbie.item_ids]) >= 2 / 3
+
+    w = _TOPICS["baking"]
+    fresh = pl.DataFrame(
+        {C.ITEM_ID: ["web-baking-fresh"], C.TITLE: [f"{w[0]} {w[1]} {w[3]} {w[5]} kit"]},
+    ).with_columns(pl.lit("web").alias(C.SCENARIO))
+    m.add_items(fresh)
+    web = m.recommend(RecQuery(user_id="newbie", scenario="web"), k=ds.n_items)
+    assert web.item_ids.index("web-baking-fresh") < 8  # of 25 web items, from its text alone
+    # a scenario launched after the fit: served from the user's other scenarios
+    kiosk = fresh.with_columns(
+        pl.lit("kiosk").alias(C.SCENARIO), pl.lit("kiosk-1").alias(C.ITEM_ID)
+    )
+    m.add_items(pl.concat([kiosk, kiosk.with_columns(pl.lit("kiosk-2").alias(C.ITEM_ID))]))
+    m.partial_fit(
+        events.head(1).with_columns(
+            pl.lit("kiosk").alias(C.SCENARIO), pl.lit("kiosk-2").alias(C.ITEM_ID)
+        )
+    )
+    assert len(m.recommend(RecQuery(user_id="newbie", scenario="kiosk"), k=2).item_ids) == 2
+    # a scenario launched after the fit: served from the user's other scenarios
+    kiosk = fresh.with_columns(
+        pl.lit("kiosk").alias(C.SCENARIO), pl.lit("kiosk-1").alias(C.ITEM_ID)
+    )
+    m.add_items(pl.concat([kiosk, kiosk.with_columns(pl.lit("kiosk-2").alias(C.ITEM_ID))]))
+    m.partial_fit(
+        events.head(1).with_columns(
+            pl.lit("kiosk").alias(C.SCENARIO), pl.lit("kiosk-2").alias(C.ITEM_ID)
+        )
+    )
+    assert len(m.recommend(RecQuery(user_id="newbie", scenario="kiosk"), k=2).item_ids) == 2
+    m.save(tmp_path / "run")
+    again = CrossScenarioTransformer.load(tmp_path / "run")
+    assert again.recommend(RecQuery(user_id="newbie", scenario="web"), k=8).item_ids == (
+        m.recommend(RecQuery(user_id="newbie", scenario="web"), k=8).item_ids
+    )

@@ -23,11 +23,12 @@ from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
+import polars as pl
 import torch
 from torch import nn
 
 from scenerec.data.histories import Histories
-from scenerec.errors import ConfigError
+from scenerec.errors import ConfigError, EncoderError
 from scenerec.models.nn import (
     Candidates,
     Holdout,
@@ -41,10 +42,11 @@ from scenerec.models.nn import (
     log_gap_buckets,
     module_arrays,
 )
+from scenerec.models.online import OnlineMixin
 from scenerec.models.state import TrainState, UserBatch
 from scenerec.models.transformer.config import CrossScenarioTransformerConfig
 from scenerec.models.transformer.net import TransformerBatch, TransformerNet, fit_whitening, whiten
-from scenerec.schema import FloatMatrix, IdxArray
+from scenerec.schema import C, FloatMatrix, IdxArray
 from scenerec.text import ItemEmbeddings
 
 logger = logging.getLogger(__name__)
@@ -52,7 +54,9 @@ logger = logging.getLogger(__name__)
 BoolArray = npt.NDArray[np.bool_]
 
 
-class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]):
+class CrossScenarioTransformer(
+    OnlineMixin[CrossScenarioTransformerConfig], NeuralRecommender[CrossScenarioTransformerConfig]
+):
     """Text-and-id item vectors, a causal transformer over the mixed history, a scenario query.
 
     Item text comes from ``set_item_embeddings`` (precomputed ``ItemEmbeddings``, e.g. from
@@ -61,6 +65,7 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
 
     config_class = CrossScenarioTransformerConfig
     name = "cross_scenario_transformer"
+    net_sizes_: tuple[int, int] | None = None
 
     def __init__(self, config: CrossScenarioTransformerConfig | None = None) -> None:
         super().__init__(config)
@@ -95,25 +100,35 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
         return emb.aligned(data.vocabularies["items"].to_list())
 
     def _event_fields(self, h: Histories) -> dict[str, np.ndarray]:
-        """Per-event token features of histories (unknown scenario -1 -> its own id)."""
-        n_s = self.train_state.n_scenarios
-        n_b = max(len(self.train_state.vocabularies["behaviors"]), 1)
+        """Per-event token features of histories (a scenario the network does not know:
+        unknown, or new since the fit, -> its own id ``n_s``)."""
+        n_s, n_b = self._net_sizes()
         return {
             "item": h.item_idx,
-            "scen": np.where(h.scenario_idx < 0, n_s, h.scenario_idx),
+            "scen": np.where((h.scenario_idx < 0) | (h.scenario_idx >= n_s), n_s, h.scenario_idx),
             "beh": np.clip(h.behavior_idx, 0, n_b - 1),
             "gap": log_gap_buckets(h.timestamp, h.indptr, self.config.time_buckets),
         }
 
+    def _net_sizes(self) -> tuple[int, int]:
+        """(scenarios, behaviours) the network has embeddings for: those of its fit (the
+        vocabularies may have grown online since)."""
+        sizes = self.net_sizes_
+        if sizes is None:
+            v = self.train_state.vocabularies
+            return len(v["scenarios"]), max(len(v["behaviors"]), 1)
+        return int(sizes[0]), int(sizes[1])
+
     def _build(
         self, text: FloatMatrix, has_text: BoolArray, has_events: BoolArray, home: IdxArray
     ) -> TransformerNet:
-        v = self.train_state.vocabularies
+        n_s, n_b = self._net_sizes()
+        self.net_sizes_ = (n_s, n_b)
         return TransformerNet(
             self.config,
-            len(v["items"]),
-            len(v["scenarios"]),
-            len(v["behaviors"]),
+            len(has_text),  # the items at fit (the vocabulary may have grown online since)
+            n_s,
+            n_b,
             torch.from_numpy(text),
             torch.from_numpy(has_text),
             torch.from_numpy(has_events),
@@ -132,6 +147,7 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
 
     def _plan(self, data: TrainState, holdout: Holdout) -> TrainingPlan:
         cfg = self.config
+        self.net_sizes_ = None  # a new network: the sizes of this fit's vocabularies
         h_all = data.histories
         raw, has_text = self._text_features(data)
         if not cfg.use_ids and not has_text.any():
@@ -212,11 +228,14 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
         self.home_ = home
         with torch.no_grad():
             self.item_vectors_ = net.item_vectors(torch.arange(len(has_text)))
+        self.has_vector_ = has_text | has_events
 
     def _view(self) -> tuple[Histories, dict[str, np.ndarray]]:
-        """The training histories scoring reads and their token features: the one place
-        they are read (recomputed when the state's histories change, e.g. after new events)."""
-        source = self.train_state.histories
+        """The stored histories scoring reads and their token features: the one place they are
+        read (recomputed when the stored histories change). Users with events added since are
+        read from their own recent window instead (``_with_recent``), so an event costs
+        O(the user's window), never a pass over every stored event."""
+        source = self.train_state.base_histories
         if getattr(self, "_view_of", None) is not source:
             self._view_cache = (source, self._event_fields(source))
             self._view_of = source
@@ -235,9 +254,9 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
         """Scores of ``items`` for ``users`` whose training histories are ``h``."""
         known = fields if fields is not None else self._event_fields(h)
         win, valid = batch_windows(users, self.config.max_len, h.indptr, known, self._event_fields)
-        n_s = self.train_state.n_scenarios
-        if users.scenario_idx is not None:
-            query = np.full(len(users), users.scenario_idx, np.int64)
+        n_s = self._net_sizes()[0]
+        if users.scenario_idx is not None:  # a scenario new since the fit: the unknown slot
+            query = np.full(len(users), min(users.scenario_idx, n_s), np.int64)
         else:  # no target scenario: read out for the scenario of the newest event
             query = np.where(valid[:, -1], win["scen"][:, -1], n_s).astype(np.int64)
         net.eval()
@@ -252,7 +271,94 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
 
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
         h, fields = self._view()
-        return self._score_with(self.net_, self.item_vectors_, h, users, items, fields)
+        scores = self._score_with(
+            self.net_, self.item_vectors_, h, self._with_recent(users, h), items, fields
+        )
+        no_vector = ~self.has_vector_[items]
+        if no_vector.any():  # items added online with neither text nor a fitted id: last
+            low = scores[:, ~no_vector].min(axis=1, keepdims=True) - 1 if (~no_vector).any() else 0
+            scores[:, no_vector] = low
+        return scores
+
+    # ------------------------------------------------------------------ online
+    def _with_recent(self, users: UserBatch, h: Histories) -> UserBatch:
+        """``users`` with each row that has events beyond ``h`` turned into its own history."""
+        ts = self.train_state
+        rows = [
+            i
+            for i, u in enumerate(users.user_idx.tolist())
+            if i not in users.adhoc and u >= 0 and (u >= h.n_users or ts.recent.count(u))
+        ]
+        if not rows:
+            return users
+        adhoc = dict(users.adhoc)
+        for i in rows:
+            one, sl = ts.user_history(int(users.user_idx[i]))
+            adhoc[i] = Histories.of_one(
+                one.item_idx[sl],
+                one.scenario_idx[sl],
+                one.behavior_idx[sl],
+                one.timestamp[sl],
+                one.weight[sl],
+            )
+        idx = users.user_idx.copy()
+        idx[rows] = -1  # read from ``adhoc``, not from the stored histories
+        return UserBatch(idx, users.scenario_idx, ts, adhoc)
+
+    def _partial_fit(self, events: pl.DataFrame) -> None:
+        """The weights stay; the users' histories (read at scoring) already hold the events.
+        Items new in the events get a row (no vector until their text arrives: ``add_items``)."""
+        self._grow_items(self.train_state.n_items)
+
+    def _grow_items(self, n_items: int) -> None:
+        old = len(self.item_vectors_)
+        if n_items <= old:
+            return
+        pad = torch.zeros(n_items - old, self.item_vectors_.shape[1])
+        self.item_vectors_ = torch.cat([self.item_vectors_, pad])
+        self.has_vector_ = np.concatenate([self.has_vector_, np.zeros(n_items - old, bool)])
+
+    def _add_items(self, catalog: pl.DataFrame) -> None:
+        """New or updated catalog rows: an item with text gets its vector from the text now
+        (the text path of the fitted network; a new item has no id embedding)."""
+        self._grow_items(self.train_state.n_items)
+        cfg = self.config
+        if not cfg.use_text or cfg.encoder is None or not self.has_text_.any():
+            return
+        from scenerec.text import make_encoder
+        from scenerec.text.templates import render_items
+
+        texts, ok = render_items(catalog, cfg.template)
+        if not ok.any():
+            return
+        enc = getattr(self, "_encoder", None) or make_encoder(cfg.encoder)
+        self._encoder = enc
+        now = f"{enc.fingerprint}+{cfg.template.fingerprint}"  # as ``encode_items`` gives
+        if self.encoder_fingerprint is not None and now != self.encoder_fingerprint:
+            raise EncoderError(
+                f"the item text now has fingerprint {now!r} but the model was "
+                f"fitted with {self.encoder_fingerprint!r}; its vectors would not match. Fix: "
+                "make the same model files available (config.encoder) or refit"
+            )
+        raw = enc.encode([t for t, k in zip(texts, ok, strict=True) if k]).astype(np.float32)
+        z = whiten(raw, np.ones(len(raw), bool), self.text_mean_, self.text_proj_)
+        rows = catalog[C.ITEM_IDX].to_numpy().astype(np.int64)[ok]
+        n_fit = len(self.has_text_)
+        home = np.where(
+            rows < n_fit, self.home_[np.minimum(rows, n_fit - 1)], self.net_.n_scenarios
+        )
+        with torch.no_grad():
+            vecs = self.net_.text_vectors(torch.from_numpy(z), torch.from_numpy(home))
+        fitted = torch.from_numpy(rows < n_fit)
+        if self.config.use_ids and bool(fitted.any()):  # a fitted item keeps its id part
+            idx = torch.from_numpy(rows)[fitted]
+            with torch.no_grad():
+                vecs[fitted] += self.net_.ids(idx) * self.net_.has_events[idx, None]
+        self.item_vectors_[torch.from_numpy(rows)] = vecs
+        self.has_vector_[rows] = True
+
+    def _warm_weights(self) -> dict[str, np.ndarray]:
+        return module_arrays(self.net_)
 
     # ------------------------------------------------------------------ persistence
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -265,6 +371,9 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
                 "home": self.home_,
                 "text_mean": self.text_mean_,
                 "text_proj": self.text_proj_,
+                # rows of items added online (their text vectors) beside the fitted ones
+                "item_vectors": self.item_vectors_.numpy(),
+                "has_vector": self.has_vector_,
             }
         )
         return out
@@ -277,12 +386,18 @@ class CrossScenarioTransformer(NeuralRecommender[CrossScenarioTransformerConfig]
         net = self._build(text, has_text, has_events, home)
         load_module_arrays(net, arrays)
         self._set_net(net, text, has_text, has_events, home)
+        if "item_vectors" in arrays:
+            self.item_vectors_ = torch.from_numpy(np.array(arrays["item_vectors"], np.float32))
+            self.has_vector_ = np.array(arrays["has_vector"], bool)
+        self._grow_items(self.train_state.n_items)
 
     def _manifest_extra(self) -> dict[str, Any]:
-        return {"encoder_fingerprint": self.encoder_fingerprint}
+        return {"encoder_fingerprint": self.encoder_fingerprint, "net_sizes": self.net_sizes_}
 
     def _restore_extra(self, extra: dict[str, Any]) -> None:
         self.encoder_fingerprint = extra.get("encoder_fingerprint")
+        sizes = extra.get("net_sizes")
+        self.net_sizes_ = None if sizes is None else (int(sizes[0]), int(sizes[1]))
 
 
 def _collate(

@@ -97,23 +97,26 @@ class TransformerNet(nn.Module):
         self.out_ffn = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
 
     # ------------------------------------------------------------------ pieces
+    def text_vectors(self, z: torch.Tensor, home: torch.Tensor) -> torch.Tensor:
+        """(M, w) whitened text vectors of items whose home scenarios are ``home`` -> (M, d):
+        the text part of an item's vector (also for items added after the fit)."""
+        gate = torch.softmax(self.gate(z), dim=-1)  # (M, E)
+        if not self.cfg.scenario_adapters:
+            return _experts(z, gate, self.expert_w, self.expert_b)
+        proj = torch.zeros(len(z), self.cfg.dim, device=z.device)
+        for s in torch.unique(home).tolist():
+            rows = home == s
+            w = self.expert_w * self.spec_w[s]
+            b = self.expert_b + self.spec_b[s]
+            proj[rows] = _experts(z[rows], gate[rows], w, b)
+        return proj
+
     def item_vectors(self, idx: torch.Tensor) -> torch.Tensor:
         """(M,) global item indices -> (M, d) item vectors (id dropout in training mode)."""
         cfg = self.cfg
         out = torch.zeros(len(idx), cfg.dim, device=idx.device)
         if cfg.use_text:
-            z = self.text[idx]
-            gate = torch.softmax(self.gate(z), dim=-1)  # (M, E)
-            if cfg.scenario_adapters:
-                home = self.home[idx]
-                proj = torch.zeros_like(out)
-                for s in torch.unique(home).tolist():
-                    rows = home == s
-                    w = self.expert_w * self.spec_w[s]
-                    b = self.expert_b + self.spec_b[s]
-                    proj[rows] = _experts(z[rows], gate[rows], w, b)
-            else:
-                proj = _experts(z, gate, self.expert_w, self.expert_b)
+            proj = self.text_vectors(self.text[idx], self.home[idx])
             out = out + proj * self.has_text[idx, None]
         if cfg.use_ids:
             keep = self.has_events[idx]
