@@ -243,8 +243,19 @@ def _slug(label: str) -> str:
 
 def demo_config() -> ExperimentConfig:
     """The built-in sample platform, as ``make demo`` runs it: clean -> encode item text with
-    the language model -> fit -> evaluate, in a few minutes on 2 cores."""
-    quick = {"epochs": 4, "max_minutes": 1.5, "batch_size": 256}
+    the language model -> fit -> evaluate, in a few minutes on 2 cores: the baselines, then
+    ScenarioFusion and the flagship (its sequence generator on a short time budget)."""
+    from scenerec.models.flagship.config import default_generators
+
+    generators = [
+        g.to_dict()
+        if g.model != "cross_scenario_transformer"
+        else {
+            **g.to_dict(),
+            "params": {"train": {**g.params["train"], "epochs": 6, "max_minutes": 1.5}},
+        }
+        for g in default_generators()
+    ]
     return ExperimentConfig(
         name="demo",
         data=DataSpec(source="synthetic"),
@@ -252,12 +263,14 @@ def demo_config() -> ExperimentConfig:
         encoder=EncoderConfig(backend="sentence"),
         models=(
             ModelSpec(name="popularity", label="Popularity", params={"scope": "scenario"}),
+            ModelSpec(name="itemknn", label="ItemKNN"),
+            ModelSpec(name="als", label="ALS"),
             ModelSpec(name="ease", label="EASE", params={"reg": 500.0}),
-            ModelSpec(name="fusion", label="ScenarioFusion", params={"train": quick}),
+            ModelSpec(name="fusion", label="ScenarioFusion"),
             ModelSpec(
-                name="cross_scenario_transformer",
-                label="CrossScenarioTransformer",
-                params={"train": quick},
+                name="cross_scenario_ranker",
+                label="CrossScenarioRanker",
+                params={"generators": generators},
             ),
         ),
         eval=EvalSpec(ks=(10,)),

@@ -48,6 +48,8 @@ def test_epoch_lines_show_loss_metric_and_time_left() -> None:
     assert line == "fusion: epoch 1/4, loss 0.6931, valid NDCG@10 0.1234, 2.0s/epoch, ~6s left"
     assert describe_epoch("fusion: epoch 4/4 loss 0.5 (2.0s)", seen).endswith("done")
     assert describe_epoch("something else", seen) == "something else"
+    other = describe_epoch("fusion: epoch 2/4 loss 5.2 metric[log-likelihood] -5.4 (1.0s)", seen)
+    assert "valid log-likelihood -5.4" in other
 
 
 def test_piped_progress_is_one_line_per_stage_and_epoch() -> None:

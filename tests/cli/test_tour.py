@@ -28,21 +28,33 @@ SETS = [
     "data.synthetic.n_events=8000",
     "encoder.backend=hashing",  # the language model is exercised by encode / similar-items
 ]
+# the flagship's sequence generator (the 5th) trains one epoch
+FLAGSHIP_SHORT = "models.{}.params.generators.4.params.train.epochs=1"
 SMALL: dict[str, list[str]] = {
     "demo": [
         x
-        for s in [*SETS, "models.2.params.train.epochs=1", "models.3.params.train.epochs=1"]
+        for s in [*SETS, "models.4.params.train.epochs=1", *FLAGSHIP_SHORT.format(5).split()]
         for x in ("--set", s)
     ],
     "datasets sample": ["--users", "300", "--items", "200", "--events", "8000"],
     "experiment": [
         x
-        for s in [*SETS, "models.3.params.train.epochs=1", "models.4.params.train.epochs=1"]
+        for s in [
+            *SETS,
+            "models.3.params.train.epochs=1",
+            "models.4.params.train.epochs=1",
+            *FLAGSHIP_SHORT.format(5).split(),
+        ]
         for x in ("--set", s)
     ],
     "train": [
         x
-        for s in [*SETS, "models.3.params.train.epochs=1", "models.4.params.train.epochs=1"]
+        for s in [
+            *SETS,
+            "models.3.params.train.epochs=1",
+            "models.4.params.train.epochs=1",
+            *FLAGSHIP_SHORT.format(5).split(),
+        ]
         for x in ("--set", s)
     ],
 }
@@ -99,6 +111,7 @@ def test_the_readme_tour_runs_as_written(tmp_path: Path, monkeypatch: pytest.Mon
         "EASE",
         "ScenarioFusion",
         "CrossScenarioTransformer",
+        "CrossScenarioRanker",
     }
     assert results["provenance"]["scenerec"] and results["provenance"]["date"]
     single = next(v for k, v in outputs.items() if "--user u0100" in k)

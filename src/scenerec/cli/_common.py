@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 from typer.exceptions import TyperException
 
-from scenerec.errors import SceneRecError
+from scenerec.errors import DataWarning, SceneRecError
 
 console = Console()
 err_console = Console(stderr=True)
@@ -124,6 +124,25 @@ def quiet_third_party(debug: bool) -> None:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module=_THIRD_PARTY)
+    warnings.showwarning = _show_data_warning
+
+
+_default_showwarning = warnings.showwarning
+
+
+def _show_data_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """scenerec's own data warnings as one line ("warning: ..."), without a source path."""
+    if issubclass(category, DataWarning):
+        print(f"warning: {message}", file=sys.stderr)
+        return
+    _default_showwarning(message, category, filename, lineno, file, line)
 
 
 def parse_mapping(pairs: list[str] | None, option: str) -> dict[str, str]:

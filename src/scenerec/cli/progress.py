@@ -24,7 +24,7 @@ from scenerec.cli._common import err_console
 # The loop's line: "<model>: epoch 2/20 loss 0.6931 metric 0.1234 (3.2s)".
 _EPOCH: Final = re.compile(
     r"^(?P<name>.+?): epoch (?P<epoch>\d+)/(?P<epochs>\d+) loss (?P<loss>\S+)"
-    r"(?: metric (?P<metric>\S+))?.*\((?P<seconds>[\d.]+)s\)"
+    r"(?: metric(?:\[(?P<mname>[^\]]+)\])? (?P<metric>\S+))?.*\((?P<seconds>[\d.]+)s\)"
 )
 _CACHE: Final = re.compile(r"^embedding cache \S+: (?P<hits>\d+) hits, encoding (?P<n>\d+) texts")
 _TRAINER_LOGGER: Final = "scenerec.models.nn.trainer"
@@ -49,7 +49,7 @@ def describe_epoch(message: str, seen: dict[str, list[float]]) -> str:
     left = (epochs - epoch) * sum(times) / len(times)
     parts = [f"{m['name']}: epoch {epoch}/{epochs}", f"loss {m['loss']}"]
     if m["metric"] is not None:
-        parts.append(f"valid NDCG@10 {m['metric']}")
+        parts.append(f"valid {m['mname'] or 'NDCG@10'} {m['metric']}")
     parts.append(f"{float(m['seconds']):.1f}s/epoch")
     parts.append(f"~{_clock(left)} left" if epoch < epochs else "done")
     return ", ".join(parts)

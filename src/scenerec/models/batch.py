@@ -83,5 +83,32 @@ class UserBatch:
             return t.base_matrix(scenario_idx, binary=binary)[self.user_idx]
         return self.histories().matrix(self.train.n_items, scenario_idx=scenario_idx, binary=binary)
 
+    def with_recent(self, n_stored: int) -> UserBatch:
+        """This batch with each row whose user has events beyond the stored histories (added
+        online, or a user new since; ``n_stored`` = the stored histories' users) turned into an
+        ad-hoc history of its own: a model that reads precomputed arrays of the stored
+        histories reads those users' new events in O(their events)."""
+        t = self.train
+        rows = [
+            i
+            for i, u in enumerate(self.user_idx.tolist())
+            if i not in self.adhoc and u >= 0 and (u >= n_stored or t.recent.count(u))
+        ]
+        if not rows:
+            return self
+        adhoc = dict(self.adhoc)
+        for i in rows:
+            h, sl = t.user_history(int(self.user_idx[i]))
+            adhoc[i] = Histories.of_one(
+                h.item_idx[sl],
+                h.scenario_idx[sl],
+                h.behavior_idx[sl],
+                h.timestamp[sl],
+                h.weight[sl],
+            )
+        idx = self.user_idx.copy()
+        idx[rows] = -1  # read from ``adhoc``, not from the stored histories
+        return UserBatch(idx, self.scenario_idx, t, adhoc)
+
 
 __all__ = ["UserBatch"]

@@ -354,8 +354,7 @@ def _gen_info(g: Generator) -> dict[str, Any]:
 def _warn(msg: str) -> None:
     import warnings
 
-    warnings.warn(msg, DataWarning, stacklevel=3)
-    log.warning(msg)
+    warnings.warn(msg, DataWarning, stacklevel=3)  # the CLI shows DataWarnings as one line
 
 
 __all__ = ["CrossScenarioRanker"]

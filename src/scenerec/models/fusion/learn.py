@@ -89,6 +89,7 @@ def learn_weights(
         name=model.name,
         threads=threads,
         progress=model.options.progress,
+        metric_name="log-likelihood",
     )
     loader = IndexBatches(
         len(train_ids), 1, lambda rows, _rng: make(int(train_ids[rows[0]])), seed=model.seed

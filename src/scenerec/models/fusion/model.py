@@ -34,6 +34,7 @@ from scenerec.errors import EncoderError
 from scenerec.models.als import ALS, ALSConfig
 from scenerec.models.batch import UserBatch
 from scenerec.models.fusion.config import ScenarioFusionConfig
+from scenerec.models.fusion.items import all_item_factors, fit_text_map, new_item_text
 from scenerec.models.fusion.learn import learn_weights
 from scenerec.models.fusion.net import FusionBatch, FusionWeights
 from scenerec.models.fusion.state import Events, UserState, reserve, unit
@@ -165,40 +166,26 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
 
     def item_factors(self, n_items: int) -> FloatMatrix:
         """(n_items, f) the base model's item factors; an item it has no events for gets
-        factors mapped from its text (``_text_map``), or zero without text."""
+        factors mapped from its text (``fusion.items``), or zero without text."""
         if self.base_ is None:
             return np.zeros((n_items, 0), np.float32)
-        cached = getattr(self, "_item_factors", None)
-        if cached is not None and len(cached) == n_items:
-            out: FloatMatrix = cached
-            return out
-        y = self.base_.item_factors
-        out = np.zeros((n_items, y.shape[1]), np.float32)
-        out[: min(n_items, len(y))] = y[:n_items]
-        seen = np.zeros(n_items, bool)
-        pop = self.base_.train_state.popularity_of(None)  # the items the base saw events of
-        seen[: min(n_items, len(pop))] = pop[:n_items] > 0
-        m = min(n_items, len(self.item_text_))
-        text_only = np.zeros(n_items, bool)
-        text_only[:m] = ~seen[:m] & self.has_text_[:m]
-        if text_only.any() and self.text_map_ is not None:
-            out[text_only] = self.item_text_[:m][text_only[:m]] @ self.text_map_
-        self._item_factors = out
-        return out
+        cached = self._item_factors
+        if cached is None or len(cached) != n_items:
+            seen = self.base_.train_state.popularity_of(None) > 0  # items the base had events of
+            y = self.base_.item_factors
+            cached = all_item_factors(
+                n_items, y, seen, self.item_text_, self.has_text_, self.text_map_
+            )
+            self._item_factors = cached
+        return cached
 
     def _fit_text_map(self, data: TrainState) -> None:
-        """Ridge map from item text to the base's item factors, fitted on the items that have
-        both: new items (text only) then get factors, not zeros."""
+        """The text -> factor map new items (text only) get factors from."""
         self.text_map_ = None
-        if self.base_ is None or not self.item_text_.shape[1]:
-            return
-        y = self.base_.item_factors
-        both = (data.popularity_of(None)[: len(y)] > 0) & self.has_text_[: len(y)]
-        if both.sum() < 20:
-            return  # too few items to learn any map (the ridge term keeps a small map tame)
-        e = self.item_text_[: len(y)][both].astype(np.float64)
-        gram = e.T @ e + 1.0 * np.eye(e.shape[1])
-        self.text_map_ = np.linalg.solve(gram, e.T @ y[both]).astype(np.float32)
+        if self.base_ is not None:
+            seen = data.popularity_of(None) > 0
+            y = self.base_.item_factors
+            self.text_map_ = fit_text_map(self.item_text_, self.has_text_, y, seen)
 
     def inputs(
         self, state: UserState, users: IdxArray
@@ -296,7 +283,9 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
         ts, cfg = self.train_state, self.config
         d = self.item_text_.shape[1]
         # Encode first: if the encoder fails, nothing of the model has changed yet.
-        new_text = self._new_item_text(events, len(self.item_text_), ts.n_items)
+        new_text = new_item_text(
+            events, cfg.template, self._encode, len(self.item_text_), ts.n_items, d
+        )
         query_idx = np.full(events.height, -1, np.int64)
         query_text = np.zeros((0, d), np.float32)
         if d and C.QUERY in events.columns and cfg.query_weight > 0:
@@ -358,29 +347,6 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
             self.has_text_[old_i:n_items] = has
         self.n_items_ = max(old_i, n_items)
         self._item_factors = None
-
-    def _new_item_text(
-        self, events: pl.DataFrame, old_i: int, n_items: int
-    ) -> tuple[FloatMatrix, np.ndarray]:
-        """Text vectors of items ``old_i..n_items-1`` from catalog columns of the events."""
-        d = self.item_text_.shape[1]
-        vecs = np.zeros((max(n_items - old_i, 0), d), np.float32)
-        has = np.zeros(len(vecs), bool)
-        cols = [c for c in self.config.template.columns if c in events.columns]
-        if not cols or n_items <= old_i or d == 0:
-            return vecs, has
-        cat = (
-            events.filter(pl.col(C.ITEM_IDX) >= old_i)
-            .group_by(C.ITEM_IDX, maintain_order=True)
-            .agg([pl.col(c).cast(pl.String).drop_nulls().first() for c in cols])
-            .with_columns(pl.col(C.ITEM_IDX).cast(pl.String).alias(C.ITEM_ID))
-        )
-        texts, ok = render_items(cat, self.config.template)
-        if ok.any():
-            pos = cat[C.ITEM_IDX].to_numpy().astype(np.int64)[ok] - old_i
-            vecs[pos] = self._encode([t for t, k in zip(texts, ok, strict=True) if k])
-            has[pos] = True
-        return vecs, has
 
     def _encode(
         self, texts: list[str], *, kind: Literal["passage", "query"] = "passage"

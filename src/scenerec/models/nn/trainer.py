@@ -158,8 +158,10 @@ class Trainer:
         name: str = "model",
         threads: int | None = None,
         progress: bool = False,
+        metric_name: str = "NDCG@10",
     ) -> None:
         self.config = config
+        self.metric_name = metric_name  # what ``validate`` returns, for the epoch lines
         self.seed = seed
         self.fingerprint = fingerprint
         self.name = name
@@ -277,7 +279,13 @@ class Trainer:
                 epoch + 1,
                 cfg.epochs,
                 loss,
-                f" metric {row['metric']:.4f}" if "metric" in row else "",
+                (
+                    ""
+                    if "metric" not in row
+                    else f" metric {row['metric']:.4f}"
+                    if self.metric_name == "NDCG@10"
+                    else f" metric[{self.metric_name}] {row['metric']:.4f}"
+                ),
                 row["seconds"],
             )
             stop = False

@@ -272,7 +272,7 @@ class CrossScenarioTransformer(
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
         h, fields = self._view()
         scores = self._score_with(
-            self.net_, self.item_vectors_, h, self._with_recent(users, h), items, fields
+            self.net_, self.item_vectors_, h, users.with_recent(h.n_users), items, fields
         )
         no_vector = ~self.has_vector_[items]
         if no_vector.any():  # items added online with neither text nor a fitted id: last
@@ -281,30 +281,6 @@ class CrossScenarioTransformer(
         return scores
 
     # ------------------------------------------------------------------ online
-    def _with_recent(self, users: UserBatch, h: Histories) -> UserBatch:
-        """``users`` with each row that has events beyond ``h`` turned into its own history."""
-        ts = self.train_state
-        rows = [
-            i
-            for i, u in enumerate(users.user_idx.tolist())
-            if i not in users.adhoc and u >= 0 and (u >= h.n_users or ts.recent.count(u))
-        ]
-        if not rows:
-            return users
-        adhoc = dict(users.adhoc)
-        for i in rows:
-            one, sl = ts.user_history(int(users.user_idx[i]))
-            adhoc[i] = Histories.of_one(
-                one.item_idx[sl],
-                one.scenario_idx[sl],
-                one.behavior_idx[sl],
-                one.timestamp[sl],
-                one.weight[sl],
-            )
-        idx = users.user_idx.copy()
-        idx[rows] = -1  # read from ``adhoc``, not from the stored histories
-        return UserBatch(idx, users.scenario_idx, ts, adhoc)
-
     def _partial_fit(self, events: pl.DataFrame) -> None:
         """The weights stay; the users' histories (read at scoring) already hold the events.
         Items new in the events get a row (no vector until their text arrives: ``add_items``)."""
