@@ -10,6 +10,7 @@ that it also sees users who are cold in the target and learns to rely on their o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,9 @@ from scenerec.data.histories import Histories
 from scenerec.schema import IdxArray
 
 BoolArray = npt.NDArray[np.bool_]
+
+if TYPE_CHECKING:
+    from scenerec.models.state import TrainState
 
 
 @dataclass(frozen=True)
@@ -73,4 +77,17 @@ def draw_labels(
     return Labels(keep=keep, users=users, items=items, cold=cold)
 
 
-__all__ = ["Labels", "draw_labels"]
+def split_labels(
+    data: TrainState, *, max_users: int | None, cold_share: float, seed: int, tag: str
+) -> tuple[list[int], Labels, TrainState]:
+    """The target scenarios (those with items), their labels (``draw_labels``) and the
+    training state without the held-out events (what a model fits on before it learns from the
+    labels)."""
+    targets = [s for s in range(data.n_scenarios) if len(data.items_of_scenario(s))]
+    labels = draw_labels(
+        data.histories, targets, max_users=max_users, cold_share=cold_share, seed=seed
+    )
+    return targets, labels, data.subset(labels.keep, tag=tag)
+
+
+__all__ = ["Labels", "draw_labels", "split_labels"]

@@ -38,7 +38,7 @@ from scenerec.models.flagship.generators import (
 )
 from scenerec.models.flagship.ranker import RankingSet, TrainedRanker, train_ranker
 from scenerec.models.flagship.text import ItemText
-from scenerec.models.labels import Labels, draw_labels
+from scenerec.models.labels import Labels, split_labels
 from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
@@ -60,16 +60,14 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
     def _fit(self, data: TrainState) -> None:
         cfg = self.config
         t0 = time.perf_counter()
-        targets = [s for s in range(data.n_scenarios) if len(data.items_of_scenario(s))]
         self.text_ = self._item_text(data)
-        labels = draw_labels(
-            data.histories,
-            targets,
+        targets, labels, part = split_labels(
+            data,
             max_users=cfg.label_users,
             cold_share=cfg.cold_share,
             seed=self.seed,
+            tag="ranker labels",
         )
-        part = data.subset(labels.keep, tag="ranker labels")
         specs = cfg.effective_generators()
         gens = fit_generators(
             specs, part, targets, self.text_, encoder=cfg.encoder, options=self.options

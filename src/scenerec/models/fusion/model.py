@@ -38,7 +38,7 @@ from scenerec.models.fusion.items import all_item_factors, fit_text_map, new_ite
 from scenerec.models.fusion.learn import learn_weights
 from scenerec.models.fusion.net import FusionBatch, FusionWeights
 from scenerec.models.fusion.state import Events, UserState, reserve, unit
-from scenerec.models.labels import draw_labels
+from scenerec.models.labels import split_labels
 from scenerec.models.online import OnlineMixin
 from scenerec.models.state import TrainState
 from scenerec.schema import C, FloatMatrix, IdxArray
@@ -61,15 +61,13 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
         cfg = self.config
         t0 = time.perf_counter()
         self._encode_catalog(data)
-        targets = [s for s in range(data.n_scenarios) if len(data.items_of_scenario(s))]
-        labels = draw_labels(
-            data.histories,
-            targets,
+        targets, labels, part = split_labels(
+            data,
             max_users=cfg.label_users,
             cold_share=cfg.cold_share,
             seed=self.seed,
+            tag="fusion labels",
         )
-        part = data.subset(labels.keep, tag="fusion labels")
         self.base_ = self._fit_base(part)
         self._fit_text_map(part)
         self._item_factors = None
