@@ -192,6 +192,7 @@ def main() -> None:
         help="use the embedding cache in SCENEREC_CACHE_DIR (default: a fresh one, so every "
         "item and query text is encoded in this run)",
     )
+    ap.add_argument("--name", default="online", help="results file: benchmarks/results/NAME.json")
     args = ap.parse_args()
     t0 = time.perf_counter()
     if not args.warm_cache:
@@ -208,7 +209,7 @@ def main() -> None:
             "p99 event->rec < 20 ms": target["event->rec p99 ms"] < 20.0,
         }
     write_json(
-        "online",
+        args.name,
         {
             "args": vars(args),
             "train_events": data[0].height,
@@ -219,7 +220,7 @@ def main() -> None:
             "wall_s": round(time.perf_counter() - t0, 1),
         },
     )
-    (RESULTS / "online_table.md").write_text(markdown_table(rows) + "\n", encoding="utf-8")
+    (RESULTS / f"{args.name}_table.md").write_text(markdown_table(rows) + "\n", encoding="utf-8")
     print(checks)
 
 

@@ -116,7 +116,8 @@ def test_partial_fit_equals_refit_of_the_user_vectors(
         [online.base_.fold_in(everything.matrix(s)[:, :known]) for s in everything.scenarios],
         axis=1,
     )
-    np.testing.assert_allclose(online.factors_[:n], refolded, rtol=1e-4, atol=1e-5)
+    users = np.arange(n, dtype=np.int64)  # read: folded in again where events arrived
+    np.testing.assert_allclose(online.user_factors(users), refolded, rtol=1e-4, atol=1e-5)
 
     # And the text part is the documented quantity, computed by an independent implementation.
     expected = user_interest_vectors(

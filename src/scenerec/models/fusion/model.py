@@ -56,6 +56,10 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
     text_map_: FloatMatrix | None = None
     _item_factors: FloatMatrix | None = None
 
+    def __init__(self, config: ScenarioFusionConfig | None = None) -> None:
+        super().__init__(config)
+        self._stale: dict[int, set[int]] = {}  # user -> scenarios to fold in again
+
     # ------------------------------------------------------------------ fit
     def _fit(self, data: TrainState) -> None:
         cfg = self.config
@@ -198,7 +202,7 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
     def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
         rows = np.maximum(users.user_idx, 0)
         text, feats, active = self.inputs(self.state_, rows)
-        fac = self.factors_[rows].copy()
+        fac = self.user_factors(rows).copy()
         for i in users.adhoc:
             text[i], feats[i], active[i], fac[i] = self._adhoc_inputs(users, i)
         t = users.scenario_idx
@@ -306,13 +310,27 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
         self.state_.add(
             ev, self.item_text_, query_text, no_ids, self._half_life_s, cfg.query_weight
         )
-        self._refold(np.unique(ev.user * ts.n_scenarios + ev.scenario), ts.n_scenarios)
+        # Factor vectors are folded in again when next read (``user_factors``): an event costs
+        # O(dim) here, the small solve happens once per user and scenario however many came.
+        if self.base_ is not None:
+            for u, sc in zip(ev.user.tolist(), ev.scenario.tolist(), strict=True):
+                self._stale.setdefault(u, set()).add(sc)
 
-    def _refold(self, pairs: IdxArray, n_scen: int) -> None:
-        """Fold these (user * n_scenarios + scenario) pairs in again from their histories."""
-        if self.base_ is None or len(pairs) == 0:
+    def user_factors(self, users: IdxArray) -> FloatMatrix:
+        """(len(users), S, f) the users' per-scenario factor vectors, folded in again first
+        where events arrived since they were last read."""
+        if self._stale:
+            due = [(u, sc) for u in np.unique(users).tolist() for sc in self._stale.pop(u, ())]
+            if due:
+                arr = np.array(due, np.int64)
+                self._refold(arr[:, 0], arr[:, 1])
+        out: FloatMatrix = self.factors_[users]
+        return out
+
+    def _refold(self, users: IdxArray, scen: IdxArray) -> None:
+        """Fold these (user, scenario) pairs in again from their histories."""
+        if self.base_ is None or len(users) == 0:
             return
-        users, scen = pairs // n_scen, pairs % n_scen
         n_items = len(self.base_.item_factors)
         for s in np.unique(scen):
             u = users[scen == s]
@@ -380,12 +398,14 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
         st.text[user_idx], st.weight[user_idx], st.count[user_idx] = 0.0, 0.0, 0.0
         st.ref[user_idx] = 0
         self.factors_[user_idx] = 0.0
+        self._stale.pop(user_idx, None)
 
     def _warm_weights(self) -> dict[str, np.ndarray]:
         return self.weights_.arrays()
 
     def _on_rebase(self) -> None:
         self.state_, self.factors_ = self._user_vectors(self.train_state)
+        self._stale.clear()
 
     # ------------------------------------------------------------------ persistence
     def _arrays(self) -> dict[str, np.ndarray]:
@@ -393,7 +413,7 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
         out = {
             "item_text": self.item_text_[:n_i],
             "has_text": self.has_text_[:n_i],
-            "factors": self.factors_[:n_u],
+            "factors": self.user_factors(np.arange(n_u, dtype=np.int64)),
             **{f"weights.{k}": v for k, v in self.weights_.arrays().items()},
             **self.state_.arrays(n_u),
         }
