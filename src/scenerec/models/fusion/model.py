@@ -361,8 +361,8 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
             text, has = new_text
             self.item_text_[old_i:n_items] = text
             self.has_text_[old_i:n_items] = has
+            self._item_factors = None  # new rows: mapped from their text when next read
         self.n_items_ = max(old_i, n_items)
-        self._item_factors = None
 
     def _encode(
         self, texts: list[str], *, kind: Literal["passage", "query"] = "passage"
