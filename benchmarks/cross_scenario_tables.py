@@ -49,7 +49,8 @@ def _rows(
         runs = o["targets"][t]["runs"]
 
         def col(proto: str, group: str, metric: str = "ndcg@10", rs: list[Any] = runs) -> str:
-            vals = [r[proto][group][metric] for r in rs]
+            # rows of older runs (merged by --update) may lack a protocol or group
+            vals = [r.get(proto, {}).get(group, {}).get(metric, float("nan")) for r in rs]
             return "-" if any(v != v for v in vals) else pm(vals)
 
         row.update(
@@ -60,7 +61,7 @@ def _rows(
                 "NDCG@10 new items": col("full", "new_items"),
                 "sampled NDCG@10": col("sampled", "all"),
                 "sampled Hit@10": col("sampled", "all", "hit@10"),
-                "users": int(runs[0]["full"]["all"]["users"]),
+                "users": int(runs[0].get("full", {}).get("all", {}).get("users", 0)),
                 "epochs": "/".join(str(r["epochs"]) for r in runs if r["epochs"]) or "-",
                 "plan": "/".join(sorted({str(r["plan"]) for r in runs if r.get("plan")})) or "-",
                 "fit s": pm([r["fit_s"] for r in runs], 1),
