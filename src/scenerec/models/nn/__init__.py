@@ -8,7 +8,6 @@
 - ``sequence``: what the sequence models share: ``SequenceConfig``, the windows that make every
   event a training target, negative sampling and the (sampled) softmax loss.
 - ``layers``: ``CausalEncoder`` and module <-> array conversion.
-- ``optim``: ``LazyAdam`` for sparse id tables.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from scenerec.models.nn.batches import IndexBatches, batch_windows, last_windows
 from scenerec.models.nn.holdout import Holdout
 from scenerec.models.nn.layers import CausalEncoder, load_module_arrays, module_arrays
 from scenerec.models.nn.model import NeuralConfig, NeuralRecommender, TrainingPlan
-from scenerec.models.nn.optim import LazyAdam
 from scenerec.models.nn.sequence import (
     Candidates,
     NegativeSampler,
@@ -42,7 +40,6 @@ __all__ = [
     "CausalEncoder",
     "Holdout",
     "IndexBatches",
-    "LazyAdam",
     "NegativeSampler",
     "NeuralConfig",
     "NeuralRecommender",
