@@ -29,7 +29,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from scenerec.config import FrozenConfig, Settings
-from scenerec.errors import ConfigError, SchemaError
+from scenerec.errors import ConfigError, EncoderError, SchemaError
 from scenerec.schema import FloatMatrix
 
 logger = logging.getLogger(__name__)
@@ -276,3 +276,14 @@ def l2_normalize(x: np.ndarray) -> FloatMatrix:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     out: FloatMatrix = np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
     return out
+
+
+def check_fingerprint(now: str, fitted: str | None) -> None:
+    """Raise unless text vectors made now (fingerprint ``now``) match those a model was fitted
+    with (``fitted``; ``None``: nothing to match)."""
+    if fitted is not None and now != fitted:
+        raise EncoderError(
+            f"the text encoder now has fingerprint {now!r} but the model was fitted with "
+            f"{fitted!r}; its vectors would not match. Fix: make the same model files available "
+            "(config.encoder) or refit"
+        )

@@ -53,6 +53,19 @@ def all_item_factors(
     return out
 
 
+def log_popularity(pop: np.ndarray, items: np.ndarray, n_fit: int) -> FloatMatrix:
+    """log(1 + popularity) of ``items``. An item added after the fit (index >= ``n_fit``) has
+    an unknown popularity, not a small one: it gets at least the median of the fitted items
+    with events, so that its text, not its few first events, decides where it ranks."""
+    out: FloatMatrix = np.log1p(pop[items]).astype(np.float32)
+    new = items >= n_fit
+    if new.any():
+        old = pop[:n_fit]
+        prior = float(np.median(np.log1p(old[old > 0]))) if (old > 0).any() else 0.0
+        out[new] = np.maximum(out[new], prior)
+    return out
+
+
 def new_item_text(
     events: pl.DataFrame,
     template: ItemTextTemplate,
@@ -82,4 +95,10 @@ def new_item_text(
     return vecs, has
 
 
-__all__ = ["MIN_MAP_ITEMS", "all_item_factors", "fit_text_map", "new_item_text"]
+__all__ = [
+    "MIN_MAP_ITEMS",
+    "all_item_factors",
+    "fit_text_map",
+    "log_popularity",
+    "new_item_text",
+]

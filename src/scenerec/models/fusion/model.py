@@ -34,7 +34,12 @@ from scenerec.errors import EncoderError
 from scenerec.models.als import ALS, ALSConfig
 from scenerec.models.batch import UserBatch
 from scenerec.models.fusion.config import ScenarioFusionConfig
-from scenerec.models.fusion.items import all_item_factors, fit_text_map, new_item_text
+from scenerec.models.fusion.items import (
+    all_item_factors,
+    fit_text_map,
+    log_popularity,
+    new_item_text,
+)
 from scenerec.models.fusion.learn import learn_weights
 from scenerec.models.fusion.net import FusionBatch, FusionWeights
 from scenerec.models.fusion.state import Events, UserState, reserve, unit
@@ -44,7 +49,7 @@ from scenerec.models.state import TrainState
 from scenerec.schema import C, FloatMatrix, IdxArray
 from scenerec.text.cache import CachedEncoder
 from scenerec.text.embeddings import encode_items, encode_queries, normalize_query
-from scenerec.text.encoder import TextEncoder, make_encoder
+from scenerec.text.encoder import TextEncoder, check_fingerprint, make_encoder
 from scenerec.text.templates import render_items
 
 
@@ -228,18 +233,8 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
         return scores
 
     def _log_pop(self, target: int | None, items: IdxArray) -> FloatMatrix:
-        """log(1 + popularity in the target). An item added after the fit has an unknown
-        popularity, not a small one: it gets at least the median of the target's items, so that
-        its text, not its few first events, decides where it ranks."""
         pop = self.train_state.popularity_of(target)
-        out: FloatMatrix = np.log1p(pop[items]).astype(np.float32)
-        fitted = int(getattr(self, "n_fit_items_", len(pop)))
-        new = items >= fitted
-        if new.any():
-            old = pop[:fitted]
-            prior = float(np.median(np.log1p(old[old > 0]))) if (old > 0).any() else 0.0
-            out[new] = np.maximum(out[new], prior)
-        return out
+        return log_popularity(pop, items, int(getattr(self, "n_fit_items_", len(pop))))
 
     def _adhoc_inputs(
         self, users: UserBatch, i: int
@@ -368,12 +363,7 @@ class ScenarioFusion(OnlineMixin[ScenarioFusionConfig]):
         self, texts: list[str], *, kind: Literal["passage", "query"] = "passage"
     ) -> FloatMatrix:
         enc = self._get_encoder()
-        if enc.fingerprint != self.encoder_fingerprint_:
-            raise EncoderError(
-                f"the text encoder now has fingerprint {enc.fingerprint!r} but the model was "
-                f"fitted with {self.encoder_fingerprint_!r}; its vectors would not match. Fix: "
-                "make the same model files available (config.encoder) or refit"
-            )
+        check_fingerprint(enc.fingerprint, self.encoder_fingerprint_)
         if isinstance(enc, CachedEncoder):  # online: a few texts per call, see its ``store``
             return enc.encode(texts, kind=kind, store=False)
         return enc.encode(texts, kind=kind)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from scenerec.data.histories import Histories
-from scenerec.errors import ConfigError, EncoderError
+from scenerec.errors import ConfigError
 from scenerec.models.nn import (
     Candidates,
     Holdout,
@@ -302,6 +302,7 @@ class CrossScenarioTransformer(
         if not cfg.use_text or cfg.encoder is None or not self.has_text_.any():
             return
         from scenerec.text import make_encoder
+        from scenerec.text.encoder import check_fingerprint
         from scenerec.text.templates import render_items
 
         texts, ok = render_items(catalog, cfg.template)
@@ -309,13 +310,8 @@ class CrossScenarioTransformer(
             return
         enc = getattr(self, "_encoder", None) or make_encoder(cfg.encoder)
         self._encoder = enc
-        now = f"{enc.fingerprint}+{cfg.template.fingerprint}"  # as ``encode_items`` gives
-        if self.encoder_fingerprint is not None and now != self.encoder_fingerprint:
-            raise EncoderError(
-                f"the item text now has fingerprint {now!r} but the model was "
-                f"fitted with {self.encoder_fingerprint!r}; its vectors would not match. Fix: "
-                "make the same model files available (config.encoder) or refit"
-            )
+        # as ``encode_items`` fingerprints item text: encoder + template
+        check_fingerprint(f"{enc.fingerprint}+{cfg.template.fingerprint}", self.encoder_fingerprint)
         raw = enc.encode([t for t, k in zip(texts, ok, strict=True) if k]).astype(np.float32)
         z = whiten(raw, np.ones(len(raw), bool), self.text_mean_, self.text_proj_)
         rows = catalog[C.ITEM_IDX].to_numpy().astype(np.int64)[ok]
