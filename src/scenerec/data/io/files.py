@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -50,15 +51,21 @@ def guard_outputs(
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; renamed over ``path`` when the block ends
-    without an error, removed when it fails (a crash mid-write never leaves half a file)."""
+    without an error, removed when it fails (a crash mid-write never leaves half a file).
+
+    The temporary file lives in its own hidden folder, removed as a whole on failure: a writer
+    that opens its file late from a background thread (polars' streaming sink does) finds the
+    folder gone and cannot leave a stray file behind.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.tmp")
+    folder = p.with_name(f".{p.name}.{uuid.uuid4().hex[:8]}.tmp")
+    folder.mkdir()
     try:
-        yield tmp
-        os.replace(tmp, p)
+        yield folder / p.name
+        os.replace(folder / p.name, p)
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
