@@ -68,7 +68,8 @@ class RecentEvents:
         self._live = 0
         self.queries: list[str] = []
         self._qpos: dict[str, int] = {}
-        self._base_queries: tuple[tuple[str, ...], dict[str, int]] | None = None
+        # base's queries, their positions, and each recent query's row in base (-1: none)
+        self._base_queries: tuple[tuple[str, ...], dict[str, int], list[int]] | None = None
 
     def __len__(self) -> int:
         """Number of events held (forgotten users' events excluded)."""
@@ -133,11 +134,11 @@ class RecentEvents:
         sl = base.slice_of(user_idx) if user_idx < base.n_users else slice(0, 0)
         new = self.columns(user_idx)
         if self._base_queries is None or self._base_queries[0] is not base.queries:
-            self._base_queries = (base.queries, {q: i for i, q in enumerate(base.queries)})
-        pos = self._base_queries[1]
-        known = np.array([pos.get(q, -1) for q in self.queries] + [-1], np.int64)
+            self._base_queries = (base.queries, {q: i for i, q in enumerate(base.queries)}, [])
+        _, pos, known = self._base_queries
+        known.extend(pos.get(q, -1) for q in self.queries[len(known) :])  # amortised O(1)
         q = new["query_idx"]
-        new["query_idx"] = known[np.where(q >= 0, q, len(known) - 1)]
+        new["query_idx"] = np.array([known[i] if i >= 0 else -1 for i in q.tolist()], np.int64)
         cols = {c: np.concatenate([getattr(base, c)[sl], new[c]]) for c in (*_COLUMNS, "weight")}
         order = np.argsort(cols["timestamp"], kind="stable")
         one = Histories(

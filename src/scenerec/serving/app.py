@@ -5,6 +5,12 @@ inside the metrics middleware. The engine is attached to ``ServiceState`` once i
 state is rebuilt in the background at start): until then every ``/v1`` route and ``/readyz``
 answer 503. Write routes need the API key; read routes too with ``auth_reads``. CORS is off
 unless origins are configured.
+
+Read routes are ``async``: they run on the event loop itself, one at a time, instead of in the
+thread pool. Their work is a few milliseconds of CPU under the engine's lock, so threads bring no
+parallelism, only waits for the lock and the interpreter lock that stretched the latency tail
+(p99 117 ms at 200 requests/s against 9 ms at 100). Writes stay in the thread pool: their
+durable commit waits on the disk, and the loop serves reads meanwhile.
 """
 
 from __future__ import annotations
@@ -148,7 +154,7 @@ def build_app(state: ServiceState, api_key: ApiKey, config: ServingConfig) -> AS
         dependencies=reads,
         responses=_errors(401, 403, 404),
     )
-    def user_recommendations(
+    async def user_recommendations(
         user_id: PathId,
         scenario: QueryId = None,
         k: K = 10,
@@ -171,7 +177,7 @@ def build_app(state: ServiceState, api_key: ApiKey, config: ServingConfig) -> AS
         dependencies=reads,
         responses=_errors(401, 403, 404, 413),
     )
-    def session_recommendations(body: dto.SessionIn) -> dto.RecommendationsOut:
+    async def session_recommendations(body: dto.SessionIn) -> dto.RecommendationsOut:
         """Top-k items for an anonymous session's history (and optional query text)."""
         engine = ready()
         history = [
@@ -188,7 +194,7 @@ def build_app(state: ServiceState, api_key: ApiKey, config: ServingConfig) -> AS
         dependencies=reads,
         responses=_errors(401, 403, 404),
     )
-    def user_summary(user_id: PathId) -> dto.UserOut:
+    async def user_summary(user_id: PathId) -> dto.UserOut:
         """How many events the service holds for a user, per scenario."""
         history = ready().history(user_id)
         per: dict[str, int] = {}
@@ -214,7 +220,7 @@ def build_app(state: ServiceState, api_key: ApiKey, config: ServingConfig) -> AS
         dependencies=reads,
         responses=_errors(401, 403, 404),
     )
-    def similar_items(item_id: PathId, scenario: QueryId = None, k: K = 10) -> dto.SimilarOut:
+    async def similar_items(item_id: PathId, scenario: QueryId = None, k: K = 10) -> dto.SimilarOut:
         """Items most similar to one (by text; by co-occurrence for an item without text)."""
         engine = ready()
         (labels, scores), by = engine.similar(item_id, scenario, k)
@@ -240,7 +246,7 @@ def build_app(state: ServiceState, api_key: ApiKey, config: ServingConfig) -> AS
         dependencies=reads,
         responses=_errors(401, 403, 404),
     )
-    def search(
+    async def search(
         q: Annotated[str, Query(min_length=1, max_length=dto.MAX_TEXT)],
         scenario: QueryId = None,
         k: K = 10,
