@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+import torch
 
 from scenerec.data.clean import clean_events
 from scenerec.data.dataset import Dataset
@@ -15,6 +16,7 @@ from scenerec.data.synthetic import generate, tiny
 from scenerec.errors import ConfigError
 from scenerec.models import HistoryEvent, RecQuery
 from scenerec.models.fusion import ScenarioFusion, ScenarioFusionConfig
+from scenerec.models.fusion.learn import POP_MULTS, TEXT_MULTS, _ndcg10
 from scenerec.models.fusion.state import Events, UserState, unit
 from scenerec.models.nn import TrainConfig
 from scenerec.schema import C
@@ -256,3 +258,42 @@ def test_config_rejects_bad_values() -> None:
         ScenarioFusionConfig.from_dict({"fusion": "average"})
     cfg = _config(half_life_days=None)
     assert ScenarioFusionConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_scales_are_calibrated_for_ranking_per_target_and_user_group(
+    shop: tuple[pl.DataFrame, pl.DataFrame],
+) -> None:
+    """After the likelihood fit, each target's text and popularity scales are multiplied by the
+    grid pair that ranks the label users' held-out items best, apart for users warm and cold in
+    the target; the choice is in ``fit_info``, the served weights carry it, and it survives a
+    save and load."""
+    events, catalog = shop
+    model = ScenarioFusion(_config(calibration_users=10))
+    model.fit(Dataset(events, catalog))
+    cal = model.fit_info["train"]["calibration"]
+    assert cal and set(cal) <= set(model.train_state.scenarios)
+    w = model.weights_.arrays()
+    for name, groups in cal.items():
+        t = model.train_state.scenarios.index(name)
+        for group, key in (("warm", "scale"), ("cold", "cold_scale")):
+            row = groups[group]
+            assert row["text_mult"] in TEXT_MULTS and row["popularity_mult"] in POP_MULTS
+            assert row["ndcg@10"] >= row["ndcg@10_learned"], (name, group)
+            if row["popularity_mult"] == 0.0:
+                assert w[key][2, t] == 0.0
+            if row["text_mult"] == 0.0:
+                assert w[key][0, t] == 0.0
+        assert groups["warm"]["label_users"] >= 10 and groups["cold"]["label_users"] >= 10
+    few = ScenarioFusion(_config(calibration_users=100_000))
+    few.fit(Dataset(events, catalog))
+    for groups in few.fit_info["train"]["calibration"].values():
+        for row in groups.values():  # too few label users: the learned scales stay
+            assert (row["text_mult"], row["popularity_mult"]) == (1.0, 1.0)
+
+
+def test_held_out_ndcg_counts_ties_half() -> None:
+    scores = torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 1.0]])
+    label = torch.tensor([0, 0])
+    # row 0: one tie above -> rank 0.5; row 1: two items above -> rank 2
+    expected = 1 / np.log2(2.5) + 1 / np.log2(4.0)
+    assert float(_ndcg10(scores, label).sum()) == pytest.approx(expected)

@@ -33,6 +33,10 @@ class ScenarioFusionConfig(ModelConfig):
         the weights (``scenerec.models.labels``).
     cold_share: share of them whose whole target history is held out (users cold in the
         target), so the weights also learn to rely on other scenarios.
+    calibration_users: fewest label users of a group (warm or cold in a target) whose held-out
+        items may change the learned text and popularity scales for that group
+        (``fusion.learn.calibrate``); with fewer, the learned scales stay (a choice among 20
+        pairs made on a few users is noise).
     train: how the weights are learned (a full softmax over the target's items; ``batch_size``
         counts label users; early stopping on a share of them).
     """
@@ -50,6 +54,7 @@ class ScenarioFusionConfig(ModelConfig):
     per_user: bool = True
     label_users: int | None = Field(default=20_000, ge=10)
     cold_share: float = Field(default=0.2, ge=0, lt=1)
+    calibration_users: int = Field(default=200, ge=1)
     train: TrainConfig = TrainConfig(
         epochs=40, batch_size=512, lr=0.05, grad_clip=None, valid_users=0, patience=4
     )

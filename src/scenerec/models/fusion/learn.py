@@ -1,9 +1,19 @@
 """How ScenarioFusion learns its weights: a full softmax over each target scenario's items for
 the held-out newest events of sampled users (``models.labels``), batched per target, with early
-stopping on the log-likelihood of a share of the batches."""
+stopping on the log-likelihood of a share of the batches; then, per target, the scales of the
+text and popularity parts are calibrated for ranking on the label users, apart for users warm and
+cold in the target.
+
+Why the calibration: the likelihood rewards a popularity prior that spreads probability over
+popular items, which costs top-10 ranking (on Art/Office the learned prior took NDCG@10 from
+0.052 to 0.036), and what ranks best differs between users with and without history in the
+target. Multiplying the learned text and popularity scales by the pair in ``TEXT_MULTS`` x
+``POP_MULTS`` with the best NDCG@10 on the label users' held-out items keeps what ranks; the
+learned scales stay unless another pair is strictly better."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +31,9 @@ if TYPE_CHECKING:
     from scenerec.models.fusion.model import ScenarioFusion
 
 VALID_SHARE = 0.15
+TEXT_MULTS = (1.0, 0.0, 0.5, 2.0)  # the learned scale first: kept unless beaten
+POP_MULTS = (1.0, 0.0, 0.1, 0.25, 0.5)
+CALIBRATION_BATCHES = 40  # per target
 
 
 def learn_weights(
@@ -32,6 +45,7 @@ def learn_weights(
     targets: list[int],
 ) -> dict[str, Any]:
     """Train ``model.weights_`` in place; returns the training record (``TrainResult``)."""
+    model.weights_.cold_scale = None  # one scale for all rows while learning; calibrated after
     cfg = model.config
     threads = set_torch_threads(model.options.resolved_threads())
     torch.manual_seed(model.seed)
@@ -95,7 +109,87 @@ def learn_weights(
         len(train_ids), 1, lambda rows, _rng: make(int(train_ids[rows[0]])), seed=model.seed
     )
     result = trainer.fit(model.weights_, loader, loss, validate=validate if valid.any() else None)
-    return result.to_dict()
+    out = result.to_dict()
+    # Four numbers per target are calibrated: every label batch (up to a bound) informs them,
+    # the validation share alone is too noisy to choose among the multipliers.
+    order = np.concatenate([np.flatnonzero(valid), train_ids])
+    of_target = np.array([batches[i][0] for i in order])
+    pick = np.concatenate([order[of_target == t][:CALIBRATION_BATCHES] for t in targets])
+    inputs = (item_text, item_fac, items, log_pop)
+    out["calibration"] = calibrate(model, [make(int(i)) for i in pick], inputs, part.scenarios)
+    return out
+
+
+def calibrate(
+    model: ScenarioFusion,
+    held_out: list[FusionBatch],
+    inputs: tuple[torch.Tensor, torch.Tensor, dict[int, IdxArray], dict[int, torch.Tensor]],
+    names: Sequence[str],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Scale each target's text and popularity parts by the multipliers that rank the label
+    users' held-out items best (NDCG@10), apart for users warm and cold in the target (a group
+    with fewer than ``calibration_users`` keeps the learned scales). Returns, per target and group, the multipliers, the
+    label users and their NDCG@10 with the learned and the chosen scales."""
+    item_text, item_fac, items, log_pop = inputs
+    weights, per_user = model.weights_, model.config.per_user
+    learned = weights.scale.detach().clone()
+    warm_scale, cold_scale = learned.clone(), learned.clone()
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for t in sorted({b.target for b in held_out if b.target is not None}):
+        gains = {g: dict.fromkeys(_grid(item_text), 0.0) for g in ("warm", "cold")}
+        users = {"warm": 0, "cold": 0}
+        scale = learned[:, t]
+        idx = torch.from_numpy(items[t])
+        with torch.no_grad():
+            for b in (b for b in held_out if b.target == t):
+                text, fac, pop = weights.parts(
+                    b, item_text[idx], item_fac[idx], log_pop[t], per_user
+                )
+                cold = ~b.active[:, t]
+                users["cold"] += int(cold.sum())
+                users["warm"] += int((~cold).sum())
+                fixed = scale[1] * fac if fac is not None else torch.zeros(len(b.label), len(idx))
+                for mt, mp in gains["warm"]:
+                    s = fixed + mp * scale[2] * pop[None, :]
+                    if text is not None:
+                        s = s + mt * scale[0] * text
+                    per_row = _ndcg10(s, b.label)
+                    gains["cold"][mt, mp] += float(per_row[cold].sum())
+                    gains["warm"][mt, mp] += float(per_row[~cold].sum())
+        record: dict[str, dict[str, float]] = {}
+        for group in ("warm", "cold"):
+            best = (1.0, 1.0)  # too few label users: the learned scales stay
+            if users[group] >= model.config.calibration_users:
+                g = gains[group]
+                best = max(g, key=lambda key: (g[key], key == (1.0, 1.0)))
+            dst = warm_scale if group == "warm" else cold_scale
+            dst[0, t], dst[2, t] = scale[0] * best[0], scale[2] * best[1]
+            n = max(users[group], 1)
+            record[group] = {
+                "text_mult": best[0],
+                "popularity_mult": best[1],
+                "label_users": users[group],
+                "ndcg@10_learned": round(gains[group][1.0, 1.0] / n, 4),
+                "ndcg@10": round(gains[group][best] / n, 4),
+            }
+        out[names[t]] = record
+    with torch.no_grad():
+        weights.scale.copy_(warm_scale)
+    weights.cold_scale = cold_scale
+    return out
+
+
+def _grid(item_text: torch.Tensor) -> list[tuple[float, float]]:
+    """(text, popularity) multipliers to try; the learned pair (1, 1) first."""
+    texts = TEXT_MULTS if item_text.shape[-1] else (1.0,)
+    return [(mt, mp) for mt in texts for mp in POP_MULTS]
+
+
+def _ndcg10(scores: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
+    """(B,) NDCG@10 of each row's one relevant item ``label`` (ties count half)."""
+    own = scores.gather(1, label[:, None])
+    rank = (scores > own).sum(1) + 0.5 * ((scores == own).sum(1) - 1)
+    return torch.where(rank < 10, 1.0 / torch.log2(rank + 2.0), torch.zeros_like(rank))
 
 
 __all__ = ["learn_weights"]

@@ -12,10 +12,11 @@ with ``w_st = softmax_s(a[s, t] + per-user terms)`` over the scenarios where the
 the seed formula ``v = 1/C sum_s w_s x_s`` with learned, target-dependent weights. The weights and
 scales are learned on the newest events of sampled training users (``models.labels``), some with
 their whole target history held out, so the weights learn how much a user's other scenarios say
-about the target. Because a weight can put everything on one scenario, the fusion contains each
-single-scenario user vector it fuses. Use it when scenarios share users; it serves users cold in
-the target from their other scenarios and new items through their text, and learns online (a
-user's text vector in O(dim), their factor vector in one small solve).
+about the target; the text and popularity scales are then calibrated for ranking, apart for users
+warm and cold in the target (``learn``). A weight can put everything on one scenario: the fusion
+contains each single-scenario user vector it fuses. Use it when scenarios share users; it serves
+users cold in the target from their other scenarios and new items through their text, and learns
+online (a user's text vector in O(dim), their factor vector in one small solve).
 """
 
 from __future__ import annotations

@@ -77,6 +77,35 @@ class FusionWeights(nn.Module):
         self.feat = nn.Parameter(torch.zeros(2, n_scen, n_scen), requires_grad=learned and per_user)
         # text cosines live in [-1, 1]: a softmax over thousands of items needs a temperature
         self.scale = nn.Parameter(torch.tensor([[10.0], [1.0], [0.0]]).repeat(1, n_scen))
+        # the scales of users cold in the target (no events there), once calibrated for ranking
+        # apart from the warm ones (``fusion.learn.calibrate``); until then ``scale`` serves all
+        self.cold_scale: torch.Tensor | None = None
+
+    def scales(self, target: int | None) -> torch.Tensor:
+        """(3,) the scales of the text, factor and popularity parts for a target scenario
+        (their mean over scenarios without one)."""
+        return self.scale.mean(dim=1) if target is None else self.scale[:, target]
+
+    def parts(
+        self,
+        b: FusionBatch,
+        item_text: torch.Tensor,
+        item_factors: torch.Tensor,
+        log_pop: torch.Tensor,
+        per_user: bool,
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
+        """The unscaled parts of the scores: text (B, M), factors (B, M) (``None`` where the
+        model has none) and log popularity (M,)."""
+        target = None
+        if b.target is not None:
+            target = torch.full((len(b.label),), b.target, dtype=torch.long)
+        feat = self.feat if per_user else None
+        text = fac = None
+        if b.text.shape[-1]:
+            text = fuse(b.text, b.feats, b.active, target, self.att, feat) @ item_text.T
+        if b.factors.shape[-1]:
+            fac = fuse(b.factors, b.feats, b.active, target, self.att, feat) @ item_factors.T
+        return text, fac, log_pop
 
     def logits(
         self,
@@ -87,31 +116,44 @@ class FusionWeights(nn.Module):
         per_user: bool,
     ) -> torch.Tensor:
         """(B, M) scores of the target's items."""
-        target = None
-        scale = self.scale.mean(dim=1)
-        if b.target is not None:
-            target = torch.full((len(b.label),), b.target, dtype=torch.long)
-            scale = self.scale[:, b.target]
-        feat = self.feat if per_user else None
-        out = scale[2] * log_pop[None, :]
-        if b.text.shape[-1]:
-            v = fuse(b.text, b.feats, b.active, target, self.att, feat)
-            out = out + scale[0] * (v @ item_text.T)
-        if b.factors.shape[-1]:
-            v = fuse(b.factors, b.feats, b.active, target, self.att, feat)
-            out = out + scale[1] * (v @ item_factors.T)
+        text, fac, pop = self.parts(b, item_text, item_factors, log_pop, per_user)
+        s_text, s_fac, s_pop = self.row_scales(b)
+        out = s_pop * pop[None, :]
+        if text is not None:
+            out = out + s_text * text
+        if fac is not None:
+            out = out + s_fac * fac
         return out
 
+    def row_scales(self, b: FusionBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The text, factor and popularity scales of each row, (B, 1) each (scalars when all
+        rows share them): rows cold in the target take the cold scales once calibrated."""
+        scale = self.scales(b.target)
+        if self.cold_scale is None or b.target is None:
+            return scale[0], scale[1], scale[2]
+        cold = ~b.active[:, b.target]
+        rows = torch.where(cold[:, None], self.cold_scale[:, b.target][None, :], scale[None, :])
+        return rows[:, 0:1], rows[:, 1:2], rows[:, 2:3]
+
     def arrays(self) -> dict[str, FloatMatrix]:
-        return {
+        out = {
             "att": self.att.detach().numpy().copy(),
             "feat": self.feat.detach().numpy().copy(),
             "scale": self.scale.detach().numpy().copy(),
         }
+        if self.cold_scale is not None:
+            out["cold_scale"] = self.cold_scale.numpy().copy()
+        return out
 
     def load(self, arrays: dict[str, np.ndarray]) -> None:
+        """Take these arrays' values where shapes overlap (a grown model keeps its new rows
+        and columns at their defaults)."""
         with torch.no_grad():
-            for name in ("att", "feat", "scale"):
+            if "cold_scale" in arrays:
+                self.cold_scale = self.scale.detach().clone()
+            for name in ("att", "feat", "scale", "cold_scale"):
+                if name not in arrays:
+                    continue
                 src = torch.from_numpy(np.asarray(arrays[name], np.float32))
                 dst = getattr(self, name)
                 block = tuple(

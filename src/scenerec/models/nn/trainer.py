@@ -290,7 +290,7 @@ class Trainer:
             )
             stop = False
             if validate is not None:
-                bad_epochs, reason = _patience_used(result.history, cfg)
+                bad_epochs, reason = _patience_used(result.history, cfg, self.metric_name)
                 stop = bad_epochs >= cfg.patience
                 if stop:
                     result.stopped, result.reason = "early_stopping", reason
@@ -355,7 +355,9 @@ class Trainer:
         return total / max(count, 1)
 
 
-def _patience_used(history: list[dict[str, float]], cfg: TrainConfig) -> tuple[int, str]:
+def _patience_used(
+    history: list[dict[str, float]], cfg: TrainConfig, metric: str = "NDCG@10"
+) -> tuple[int, str]:
     """Epochs since the smoothed validation metric last set a record (by more than
     ``min_delta``), and the early-stopping reason in words."""
     metrics = [row["metric"] for row in history]
@@ -366,7 +368,7 @@ def _patience_used(history: list[dict[str, float]], cfg: TrainConfig) -> tuple[i
         if t == 0 or smooth > best + cfg.min_delta:
             best, best_at = smooth, t
     used = len(metrics) - 1 - best_at
-    what = "validation NDCG@10" if k == 1 else f"{k}-epoch mean validation NDCG@10"
+    what = f"validation {metric}" if k == 1 else f"{k}-epoch mean validation {metric}"
     return used, (
         f"early stopping: the {what} has not beaten its best ({best:.4f}, epoch {best_at + 1}) "
         f"for {used} epochs"
