@@ -13,6 +13,7 @@ import pytest
 
 from scenerec.text import CachedEncoder, EmbeddingCache, EncoderConfig, text_keys
 from scenerec.text.backends.hashing import HashingEncoder
+from scenerec.text.cache import ANNOUNCE_TEXTS
 from tests.text.helpers import CountingEncoder
 
 CATALOG = [f"product {i} {word}" for i, word in enumerate(["tea", "knife", "pan", "mug"] * 50)]
@@ -156,3 +157,18 @@ def test_two_processes_writing_at_once(tmp_path: Path) -> None:
     out = CachedEncoder(counting, EmbeddingCache(tmp_path)).encode(texts)
     assert counting.seen == []
     assert np.allclose(out, counting.inner.encode(texts), atol=1e-6)
+
+
+def test_a_long_encode_is_announced_and_an_online_one_is_not(
+    counting: CountingEncoder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A replay or a server encodes a search query or two per update: one INFO line each
+    would flood the output; a catalog-sized encode is worth a line."""
+    enc = _cached(counting, tmp_path)
+    few = [f"query {i}" for i in range(3)]
+    many = [f"item text {i}" for i in range(ANNOUNCE_TEXTS)]
+    with caplog.at_level(logging.INFO, logger="scenerec.text.cache"):
+        enc.encode(few, kind="query", store=False)
+        assert "encoding" not in caplog.text
+        enc.encode(many)
+    assert f"encoding {ANNOUNCE_TEXTS} texts" in caplog.text

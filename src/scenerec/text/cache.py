@@ -38,6 +38,7 @@ KeyArray = npt.NDArray[np.bytes_]
 _SHARD_PREFIX = "shard-"
 _TMP_PREFIX = ".tmp-"
 _STALE_TMP_S = 3600.0  # temporary files older than this were left by a crashed writer
+ANNOUNCE_TEXTS = 64  # texts to encode from which the cache logs at INFO (a step worth seeing)
 _MAX_HELD = 100_000  # vectors kept in memory by ``CachedEncoder.encode(store=False)``
 
 
@@ -331,8 +332,14 @@ class CachedEncoder:
         self.hits += self.last_hits
         self.misses += self.last_misses
         if len(missing):
-            logger.info(
-                "embedding cache %s: %d hits, encoding %d texts", fp, self.last_hits, len(missing)
+            # a long step is announced; the few texts an online update encodes are not (a
+            # replay or a server would print one line per search query)
+            logger.log(
+                logging.INFO if len(missing) >= ANNOUNCE_TEXTS else logging.DEBUG,
+                "embedding cache %s: %d hits, encoding %d texts",
+                fp,
+                self.last_hits,
+                len(missing),
             )
             new = self.inner.encode(
                 [items[first[i]] for i in missing], batch_size=batch_size, kind=kind
