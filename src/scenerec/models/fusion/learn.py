@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from torch import nn
 
@@ -116,46 +117,57 @@ def learn_weights(
     of_target = np.array([batches[i][0] for i in order])
     pick = np.concatenate([order[of_target == t][:CALIBRATION_BATCHES] for t in targets])
     inputs = (item_text, item_fac, items, log_pop)
-    out["calibration"] = calibrate(model, [make(int(i)) for i in pick], inputs, part.scenarios)
+    seen = part.matrix(None, binary=True)
+    held_out = [(make(int(i)), seen[batches[i][1]]) for i in pick]
+    out["calibration"] = calibrate(model, held_out, inputs, part.scenarios)
     return out
 
 
 def calibrate(
     model: ScenarioFusion,
-    held_out: list[FusionBatch],
+    held_out: list[tuple[FusionBatch, sp.csr_matrix]],
     inputs: tuple[torch.Tensor, torch.Tensor, dict[int, IdxArray], dict[int, torch.Tensor]],
     names: Sequence[str],
 ) -> dict[str, dict[str, dict[str, float]]]:
     """Scale each target's text and popularity parts by the multipliers that rank the label
     users' held-out items best (NDCG@10), apart for users warm and cold in the target (a group
-    with fewer than ``calibration_users`` keeps the learned scales). Returns, per target and group, the multipliers, the
-    label users and their NDCG@10 with the learned and the chosen scales."""
+    with fewer than ``calibration_users`` keeps the learned scales). Returns, per target and
+    group, the multipliers, the label users and their NDCG@10 with the learned and the chosen
+    scales.
+
+    Ranked as models are evaluated: the items each label user already has (``held_out``'s
+    second part, their rows of the training matrix) are left out, and a label user whose
+    held-out item is one of them (a purchase after a view of the same item) does not count.
+    """
     item_text, item_fac, items, log_pop = inputs
     weights, per_user = model.weights_, model.config.per_user
     learned = weights.scale.detach().clone()
     warm_scale, cold_scale = learned.clone(), learned.clone()
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for t in sorted({b.target for b in held_out if b.target is not None}):
+    for t in sorted({b.target for b, _ in held_out if b.target is not None}):
         gains = {g: dict.fromkeys(_grid(item_text), 0.0) for g in ("warm", "cold")}
         users = {"warm": 0, "cold": 0}
         scale = learned[:, t]
         idx = torch.from_numpy(items[t])
         with torch.no_grad():
-            for b in (b for b in held_out if b.target == t):
+            for b, seen in ((b, m) for b, m in held_out if b.target == t):
                 text, fac, pop = weights.parts(
                     b, item_text[idx], item_fac[idx], log_pop[t], per_user
                 )
-                cold = ~b.active[:, t]
+                had = torch.from_numpy(seen[:, items[t]].toarray() > 0)
+                new = ~had.gather(1, b.label[:, None])[:, 0]
+                cold = ~b.active[:, t] & new
+                warm = b.active[:, t] & new
                 users["cold"] += int(cold.sum())
-                users["warm"] += int((~cold).sum())
+                users["warm"] += int(warm.sum())
                 fixed = scale[1] * fac if fac is not None else torch.zeros(len(b.label), len(idx))
                 for mt, mp in gains["warm"]:
                     s = fixed + mp * scale[2] * pop[None, :]
                     if text is not None:
                         s = s + mt * scale[0] * text
-                    per_row = _ndcg10(s, b.label)
+                    per_row = _ndcg10(s.masked_fill(had, -torch.inf), b.label)
                     gains["cold"][mt, mp] += float(per_row[cold].sum())
-                    gains["warm"][mt, mp] += float(per_row[~cold].sum())
+                    gains["warm"][mt, mp] += float(per_row[warm].sum())
         record: dict[str, dict[str, float]] = {}
         for group in ("warm", "cold"):
             best = (1.0, 1.0)  # too few label users: the learned scales stay
