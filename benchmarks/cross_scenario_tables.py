@@ -26,7 +26,10 @@ def _name(o: dict[str, Any]) -> str:
 def _nd(o: dict[str, Any] | None, t: str, group: str = "all", proto: str = "full") -> float:
     if o is None or o.get("status") != "ok" or t not in o.get("targets", {}):
         return float("nan")
-    return mean_std([r[proto][group]["ndcg@10"] for r in o["targets"][t]["runs"]])[0]
+    # rows of older runs (merged by --update) may lack a protocol or group: NaN, never a crash
+    runs = o["targets"][t]["runs"]
+    vals = [r.get(proto, {}).get(group, {}).get("ndcg@10", float("nan")) for r in runs]
+    return mean_std(vals)[0]
 
 
 def _rows(
