@@ -115,7 +115,8 @@ def learn_weights(
     # the validation share alone is too noisy to choose among the multipliers.
     order = np.concatenate([np.flatnonzero(valid), train_ids])
     of_target = np.array([batches[i][0] for i in order])
-    pick = np.concatenate([order[of_target == t][:CALIBRATION_BATCHES] for t in targets])
+    per_target = [order[of_target == t][:CALIBRATION_BATCHES] for t in targets]
+    pick = np.concatenate([np.zeros(0, np.int64), *per_target])
     inputs = (item_text, item_fac, items, log_pop)
     seen = part.matrix(None, binary=True)
     held_out = [(make(int(i)), seen[batches[i][1]]) for i in pick]
