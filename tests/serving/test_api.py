@@ -3,9 +3,7 @@ what each endpoint returns, and what it refuses."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import polars as pl
@@ -276,26 +274,3 @@ def test_a_model_that_does_not_learn_online_is_served_from_histories(
     assert r.status_code == 409 and "does not learn online" in r.json()["error"]["message"]
     assert client.delete(f"/v1/users/{user}", headers=AUTH).json()["forgotten"]
     assert client.get(f"/v1/users/{user}/recommendations").status_code == 404
-
-
-def test_a_read_that_waits_for_a_write_never_blocks_the_service(
-    serve: Serve, train_events: pl.DataFrame
-) -> None:
-    """Reads run on the event loop; one that finds the online state held by a write (a batch
-    being applied, items being encoded) waits in the thread pool, so health checks and other
-    requests are answered meanwhile, and the read completes once the write is done."""
-    client, engine = serve("itemknn")
-    user = user_with_history(train_events, "app")
-    pool = ThreadPoolExecutor(2)
-    with client:  # one event loop for every request, as in the server
-        engine.learner.lock.acquire()  # a write in progress
-        try:
-            rec = pool.submit(client.get, f"/v1/users/{user}/recommendations?scenario=app&k=3")
-            time.sleep(0.3)
-            assert not rec.done()  # it waits for the write...
-            health = pool.submit(client.get, "/healthz")
-            assert health.result(timeout=10).status_code == 200  # ...without holding up the loop
-        finally:
-            engine.learner.lock.release()
-        assert rec.result(timeout=30).status_code == 200
-    pool.shutdown()
