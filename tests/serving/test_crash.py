@@ -208,6 +208,16 @@ def _drop_stream(nats_url: str, stream: str) -> None:
     asyncio.run(go())
 
 
+def _wait_stored(store: str, n: int, timeout: float = 30.0) -> None:
+    """Return once the store holds at least ``n`` events (or after ``timeout``)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with open_store(store) as s:
+            if s.count() >= n:
+                return
+        time.sleep(0.002)
+
+
 def test_stream_events_are_stored_once_whatever_the_kills(
     make_run: Callable[[str], Path], train_events: pl.DataFrame, tmp_path: Path, lean: list[str]
 ) -> None:
@@ -234,14 +244,17 @@ def test_stream_events_are_stored_once_whatever_the_kills(
     rng = random.Random(5)
     log = tmp_path / "server.log"
     try:
-        progress = []
+        progress = [0]
         for _ in range(4):
             server = ServiceProcess(run, API_KEY, store=store, extra=consume, log=log)
             server.wait_ready()
-            time.sleep(rng.uniform(0.05, 0.4))
+            # kill while consuming: once a random share more of the stream is stored (a fixed
+            # delay let a fast machine store all of it before the first kill)
+            _wait_stored(store, progress[-1] + rng.randint(1, len(events) // 5))
             server.kill()
             with open_store(store) as s:
                 progress.append(s.count())
+        progress = progress[1:]
         assert progress[0] < len(events), progress  # the kills hit a consumption in progress
         server = ServiceProcess(run, API_KEY, store=store, extra=consume, log=log)
         server.wait_ready()
