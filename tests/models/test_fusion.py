@@ -261,7 +261,7 @@ def test_config_rejects_bad_values() -> None:
 
 
 def test_scales_are_calibrated_for_ranking_per_target_and_user_group(
-    shop: tuple[pl.DataFrame, pl.DataFrame],
+    shop: tuple[pl.DataFrame, pl.DataFrame], tmp_path: Path
 ) -> None:
     """After the likelihood fit, each target's text and popularity scales are multiplied by the
     grid pair that ranks the label users' held-out items best, apart for users warm and cold in
@@ -284,6 +284,9 @@ def test_scales_are_calibrated_for_ranking_per_target_and_user_group(
             if row["text_mult"] == 0.0:
                 assert w[key][0, t] == 0.0
         assert groups["warm"]["label_users"] >= 10 and groups["cold"]["label_users"] >= 10
+    loaded = ScenarioFusion.load(model.save(tmp_path / "run")).weights_.arrays()
+    for key in ("scale", "cold_scale"):
+        np.testing.assert_array_equal(loaded[key], w[key])
     few = ScenarioFusion(_config(calibration_users=100_000))
     few.fit(Dataset(events, catalog))
     for groups in few.fit_info["train"]["calibration"].values():

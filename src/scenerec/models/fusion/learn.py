@@ -146,7 +146,8 @@ def calibrate(
     warm_scale, cold_scale = learned.clone(), learned.clone()
     out: dict[str, dict[str, dict[str, float]]] = {}
     for t in sorted({b.target for b, _ in held_out if b.target is not None}):
-        gains = {g: dict.fromkeys(_grid(item_text), 0.0) for g in ("warm", "cold")}
+        grid = _grid(item_text)
+        gains = {g: dict.fromkeys(grid, 0.0) for g in ("warm", "cold")}
         users = {"warm": 0, "cold": 0}
         scale = learned[:, t]
         idx = torch.from_numpy(items[t])
@@ -162,7 +163,7 @@ def calibrate(
                 users["cold"] += int(cold.sum())
                 users["warm"] += int(warm.sum())
                 fixed = scale[1] * fac if fac is not None else torch.zeros(len(b.label), len(idx))
-                for mt, mp in gains["warm"]:
+                for mt, mp in grid:
                     s = fixed + mp * scale[2] * pop[None, :]
                     if text is not None:
                         s = s + mt * scale[0] * text
