@@ -30,6 +30,7 @@ epoch) and why training stopped, the fit's wall time and its CPU time.
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -37,6 +38,7 @@ import yaml
 
 from _common import (
     CONFIGS,
+    RESULTS,
     BenchModel,
     align_rows,
     child_entry,
@@ -140,6 +142,12 @@ def main() -> None:
     ap.add_argument(
         "--update", action="store_true", help="keep the other rows of the last results JSON"
     )
+    ap.add_argument(
+        "--add-seeds",
+        action="store_true",
+        help="with --update: add these seeds' runs to the previous row of the same model and "
+        "protocol (its parameters must be the same) instead of replacing it",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -175,6 +183,8 @@ def main() -> None:
             print_progress(out, lambda r: r["metrics"]["ndcg@10"], f"{protocol} NDCG@10")
             results.append(out)
     if args.update:
+        if args.add_seeds:
+            results = [_add_seeds(r) for r in results]
         results = merge_previous(NAME, results, ("protocol", "label"))
     rows, goals = _tables(results)
     write_json(
@@ -188,6 +198,34 @@ def main() -> None:
             "goals": goals,
         },
     )
+
+
+def _add_seeds(new: dict[str, Any]) -> dict[str, Any]:
+    """``new``'s runs added to the previous JSON's row of the same protocol and model, whose
+    runs of other seeds are kept; a row run with other parameters is an error, not a merge."""
+    path = RESULTS / f"{NAME}.json"
+    old_rows = json.loads(path.read_text(encoding="utf-8"))["models"] if path.exists() else []
+    old = next(
+        (r for r in old_rows if (r["protocol"], r["label"]) == (new["protocol"], new["label"])),
+        None,
+    )
+    if old is None or new["status"] != "ok" or old["status"] != "ok":
+        return new
+    if old["params"] != new["params"]:
+        raise SystemExit(
+            f"--add-seeds: {new['label']} on {new['protocol']} ran with other parameters than "
+            f"the stored row ({old['params']} vs {new['params']}); re-run every seed instead"
+        )
+    seeds = {r["seed"] for r in new["runs"]}
+    runs = sorted(
+        [r for r in old["runs"] if r["seed"] not in seeds] + new["runs"], key=lambda r: r["seed"]
+    )
+    return {
+        **new,
+        "runs": runs,
+        "peak_rss_mb": max(old["peak_rss_mb"], new["peak_rss_mb"]),
+        "wall_s": old.get("wall_s", 0) + new.get("wall_s", 0),
+    }
 
 
 def _tables(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -14,6 +14,7 @@ from scenerec.data.dataset import Dataset
 from scenerec.data.synthetic import generate, tiny
 from scenerec.errors import ConfigError, DataWarning
 from scenerec.models import FitOptions, RecQuery, TrainState
+from scenerec.models.batch import UserBatch
 from scenerec.models.flagship import CrossScenarioRanker, CrossScenarioRankerConfig, GeneratorSpec
 from scenerec.schema import C
 from scenerec.testing import OracleConfig, check_model, make_oracle
@@ -90,6 +91,42 @@ def test_every_target_gets_a_plan_measured_on_held_out_label_users() -> None:
         assert ndcg[info["plan"]] == max(ndcg.values())
         assert info["cold_label_users"] > 0
         assert 0.0 < info["candidate_recall"] <= 1.0
+
+
+def test_users_cold_in_the_target_follow_the_cold_plan_measured_on_cold_label_users(
+    tmp_path: Path,
+) -> None:
+    o = make_oracle()
+    m = CrossScenarioRanker(_ids_only().model_copy(update={"cold_share": 0.5})).fit(
+        o.train, options=ONE
+    )
+    info = m.fit_info["targets"][o.target]
+    cold_ndcg = info["valid_cold_ndcg@10"]
+    assert info["valid_cold_users"] > 0
+    if info["valid_cold_users"] >= 100:
+        assert cold_ndcg[info["cold_plan"]] == max(cold_ndcg.values())
+    else:  # too few to choose on: cold users follow the target's plan
+        assert info["cold_plan"] == info["plan"]
+    # Route warm users to one generator and cold users to another: each row follows its plan,
+    # within one batch and after save and load.
+    t = m.train_state.scenario_index(o.target)
+    m.plan_[t], m.cold_plan_[t] = "als[all]", "itemknn[all]"
+    users = o.train.user_vocab.to_list()
+    warm = next(i for i, u in enumerate(users) if u not in o.cold_users)
+    cold = next(i for i, u in enumerate(users) if u in o.cold_users)
+    batch = UserBatch(np.array([warm, cold]), t, m.train_state)
+    items = m.train_state.items_of_scenario(t)
+
+    def direct(model: CrossScenarioRanker, label: str, row: int) -> np.ndarray:
+        s, _ = model._generator(label).scores(batch, t, items)
+        return s[row]
+
+    for model in (m, type(m).load(m.save(tmp_path / "run"))):
+        assert model.cold_plan_ == m.cold_plan_ and model.plan_ == m.plan_
+        got = model._score(batch, items)
+        np.testing.assert_allclose(got[0], direct(model, "als[all]", 0), rtol=1e-5)
+        np.testing.assert_allclose(got[1], direct(model, "itemknn[all]", 1), rtol=1e-5)
+        assert not np.allclose(got[1], direct(model, "als[all]", 1))
 
 
 def test_a_user_cold_in_the_target_is_served_from_their_other_scenario() -> None:

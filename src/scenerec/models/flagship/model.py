@@ -12,7 +12,9 @@ newest event in the target (some their whole target history, to imitate users co
 target); the generators fit without those events, the ranker learns to put them first, then the
 generators refit on everything. Robust by design: where the ranker does not beat the best single
 generator on held-out label users, that generator ranks the target alone (``fit_info`` says which
-and why). Use it for cross-scenario data of any shape: the ranker decides, per data set and per
+and why); users cold in the target get a plan of their own, chosen the same way on the held-out
+cold label users (when there are at least ``MIN_COLD_GATE``), since the generators that carry
+them (co-occurrence or factors across scenarios) are not those that carry warm users. Use it for cross-scenario data of any shape: the ranker decides, per data set and per
 target, whether co-occurrence, order, factors or text carry the signal.
 """
 
@@ -45,6 +47,7 @@ from scenerec.schema import FloatMatrix, IdxArray
 log = logging.getLogger(__name__)
 
 MIN_LABELS = 50  # label users a target needs for a ranker of its own
+MIN_COLD_GATE = 100  # held-out cold label users a target needs for a cold plan of its own
 TRAIN_CANDIDATES = 150  # negatives per label user the ranker trains on (validation: all)
 _CHUNK = 256  # users per candidate batch (bounds memory: users x items x generators)
 _OFFSET = 1_000.0  # ranked candidates stand above every item outside the candidate set
@@ -76,6 +79,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         self.names_ = feature_names(gens, self.text_ is not None)
         self.rankers_: dict[int, TrainedRanker] = {}
         self.plan_: dict[int, str] = {}
+        self.cold_plan_: dict[int, str] = {}
         report: dict[str, Any] = {}
         for t in targets:
             report[data.scenarios[t]] = self._learn_target(gens, part, t, labels)
@@ -115,7 +119,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         best single generator ranks ``t``."""
         users, items, cold = labels.users[t], labels.items[t], labels.cold[t]
         if len(users) < MIN_LABELS:
-            self.plan_[t] = gens[0].label
+            self.plan_[t] = self.cold_plan_[t] = gens[0].label
             return {"plan": gens[0].label, "reason": f"only {len(users)} label users"}
         rng = np.random.default_rng([self.seed, t, 7_003])
         valid = rng.random(len(users)) < self.config.ranker.valid_share
@@ -132,20 +136,24 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             seed=self.seed,
             threads=self.options.resolved_threads(),
         )
-        # The gate: full-ranking NDCG@10 of the held-out label users, ranker vs each generator.
-        ndcg = self._gate(gens, ranker, part, t, users[valid], items[valid])
-        best_gen = max((k for k in ndcg if k != "ranker"), key=lambda k: ndcg[k])
-        use_ranker = ndcg["ranker"] >= ndcg[best_gen]
-        self.plan_[t] = "ranker" if use_ranker else best_gen
-        if use_ranker:
+        # The gate: full-ranking NDCG@10 of the held-out label users, ranker vs each generator,
+        # over all of them and apart for those cold in the target.
+        ndcg, cold_ndcg = self._gate(gens, ranker, part, t, users[valid], items[valid], cold[valid])
+        self.plan_[t] = _best(ndcg)
+        n_cold = int(cold[valid].sum())
+        self.cold_plan_[t] = _best(cold_ndcg) if n_cold >= MIN_COLD_GATE else self.plan_[t]
+        if "ranker" in (self.plan_[t], self.cold_plan_[t]):
             self.rankers_[t] = ranker
         return {
             "plan": self.plan_[t],
+            "cold_plan": self.cold_plan_[t],
             "label_users": len(users),
             "cold_label_users": int(cold.sum()),
             "candidate_recall": round(float(np.mean(np.concatenate(recall))), 4),
             "ranker_rounds": ranker.best_iteration,
             "valid_ndcg@10": {k: round(v, 4) for k, v in ndcg.items()},
+            "valid_cold_users": n_cold,
+            "valid_cold_ndcg@10": {k: round(v, 4) for k, v in cold_ndcg.items()},
         }
 
     def _ranking_set(
@@ -197,12 +205,17 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         t: int,
         users: IdxArray,
         items: IdxArray,
-    ) -> dict[str, float]:
+        cold: np.ndarray,
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """NDCG@10 of the ranker and of each generator, over all ``users`` and over those
+        ``cold`` in the target."""
         cand_items = part.items_of_scenario(t)
         totals = {"ranker": 0.0, **{g.label: 0.0 for g in gens}}
+        cold_totals = dict.fromkeys(totals, 0.0)
         seen = part.matrix(None, binary=True)
         for start in range(0, len(users), _CHUNK):
             u, target_item = users[start : start + _CHUNK], items[start : start + _CHUNK]
+            is_cold = cold[start : start + _CHUNK]
             batch = UserBatch(u, t, part)
             excl = seen[u][:, cand_items].toarray() > 0
             col = np.searchsorted(cand_items, target_item)
@@ -213,8 +226,14 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
                 s, silent = g.scores(batch, t, cand_items)
                 runs[g.label] = np.where(silent[:, None], np.nan, s)
             for name, scores in runs.items():
-                totals[name] += _ndcg_sum(scores, excl, col)
-        return {k: v / max(len(users), 1) for k, v in totals.items()}
+                gain = _ndcg(scores, excl, col)
+                totals[name] += float(gain.sum())
+                cold_totals[name] += float(gain[is_cold].sum())
+        n, n_cold = max(len(users), 1), max(int(cold.sum()), 1)
+        return (
+            {k: v / n for k, v in totals.items()},
+            {k: v / n_cold for k, v in cold_totals.items()},
+        )
 
     # ------------------------------------------------------------------ scoring
     def _candidate_set(
@@ -231,9 +250,28 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             out[c.rows, c.cols] = _OFFSET + ranker.predict(c.features)
         return out
 
-    def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
+    def _plans(self, users: UserBatch) -> tuple[str | None, str | None, np.ndarray]:
+        """The target's plan for warm users, its plan for users cold in the target (no event
+        there), and which rows are cold."""
         t = users.scenario_idx
         plan = self.plan_.get(t) if t is not None else None
+        cold_plan = self.cold_plan_.get(t, plan) if t is not None else plan
+        if t is None or cold_plan == plan:
+            return plan, cold_plan, np.zeros(len(users), bool)
+        return plan, cold_plan, users.matrix(t, binary=True).getnnz(axis=1) == 0
+
+    def _score(self, users: UserBatch, items: IdxArray) -> FloatMatrix:
+        plan, cold_plan, cold = self._plans(users)
+        if not cold.any():
+            return self._score_plan(plan, users, items)
+        out = np.empty((len(users), len(items)), np.float32)
+        for p, rows in ((plan, np.flatnonzero(~cold)), (cold_plan, np.flatnonzero(cold))):
+            if len(rows):
+                out[rows] = self._score_plan(p, _sub_batch(users, rows), items)
+        return out
+
+    def _score_plan(self, plan: str | None, users: UserBatch, items: IdxArray) -> FloatMatrix:
+        t = users.scenario_idx
         if t is None or plan is None or plan != "ranker":
             gen = self._generator(plan)
             s, silent = gen.scores(users, -1 if t is None else t, items)
@@ -250,7 +288,8 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         """Each item's SHAP contributions, summed per generator (``text`` for the text
         similarities, ``context`` for popularity and user features), as shares."""
         t = batch.scenario_idx
-        plan = self.plan_.get(t) if t is not None else None
+        plan, cold_plan, cold = self._plans(batch)
+        plan = cold_plan if cold.any() else plan
         if t is None or plan != "ranker":
             return [{plan or self.generators_[0].label: 1.0} for _ in items]
         cand_items = self.train_state.items_of_scenario(t)
@@ -291,6 +330,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         return {
             "generators": generator_manifest(self.generators_),
             "plan": {str(t): p for t, p in self.plan_.items()},
+            "cold_plan": {str(t): p for t, p in self.cold_plan_.items()},
             "features": self.names_,
             "valid_ndcg": {str(t): r.valid_ndcg for t, r in self.rankers_.items()},
         }
@@ -308,6 +348,8 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
                 self.config.recency,
             )
         self.plan_ = {int(t): p for t, p in extra["plan"].items()}
+        # runs saved before cold plans existed serve cold users with the target's plan
+        self.cold_plan_ = {int(t): p for t, p in extra.get("cold_plan", extra["plan"]).items()}
         self.names_ = list(extra["features"])
         self.rankers_ = {
             int(t): TrainedRanker.from_bytes(arrays[f"ranker.{t}"], float(v))
@@ -324,9 +366,15 @@ def _sub_batch(batch: UserBatch, rows: IdxArray) -> UserBatch:
     return UserBatch(batch.user_idx[rows], batch.scenario_idx, batch.train, adhoc)
 
 
-def _ndcg_sum(scores: FloatMatrix, exclude: np.ndarray, col: IdxArray, k: int = 10) -> float:
-    """Sum over rows of NDCG@k of the item at ``col`` (full ranking; ``exclude`` removed; NaN
-    rows and ties count against the item)."""
+def _best(ndcg: dict[str, float]) -> str:
+    """The ranker, unless a generator has a strictly better NDCG@10."""
+    best_gen = max((k for k in ndcg if k != "ranker"), key=lambda k: ndcg[k])
+    return "ranker" if ndcg["ranker"] >= ndcg[best_gen] else best_gen
+
+
+def _ndcg(scores: FloatMatrix, exclude: np.ndarray, col: IdxArray, k: int = 10) -> FloatMatrix:
+    """Per row, NDCG@k of the item at ``col`` (full ranking; ``exclude`` removed; NaN rows
+    count as misses, ties count half)."""
     s = np.where(np.isnan(scores), -np.inf, scores)
     rows = np.arange(len(col))
     target = s[rows, col]
@@ -334,8 +382,8 @@ def _ndcg_sum(scores: FloatMatrix, exclude: np.ndarray, col: IdxArray, k: int = 
     ex[rows, col] = False
     s = np.where(ex, -np.inf, s)
     rank = (s > target[:, None]).sum(axis=1) + ((s == target[:, None]).sum(axis=1) - 1) // 2
-    gain = np.where(np.isfinite(target) & (rank < k), 1.0 / np.log2(rank + 2.0), 0.0)
-    return float(gain.sum())
+    gain: FloatMatrix = np.where(np.isfinite(target) & (rank < k), 1.0 / np.log2(rank + 2.0), 0.0)
+    return gain
 
 
 def _group(feature: str) -> str:
