@@ -141,6 +141,12 @@ def _eval(job: dict[str, Any]) -> dict[str, Any]:
                         "stopped": train_info.get("stopped"),
                         "train_events": events.height,
                         "plan": info.get("targets", {}).get(t, {}).get("plan"),
+                        # the flagship's gate: its plans and their held-out label figures
+                        "gate": {
+                            k: v
+                            for k, v in info.get("targets", {}).get(t, {}).items()
+                            if k.startswith(("plan", "cold_plan", "valid_", "label_users"))
+                        },
                         **metrics,
                     }
                 )
@@ -223,7 +229,11 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one seed, quick params")
     ap.add_argument("--timeout", type=float, default=5400.0, help="seconds per job")
     ap.add_argument("--update", action="store_true", help="keep other rows of the last JSON")
-    ap.add_argument("--render", action="store_true", help="only redraw the last JSON's tables")
+    ap.add_argument(
+        "--render",
+        action="store_true",
+        help="only print the last JSON's tables again (the JSON is left as it is)",
+    )
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--child-out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -273,6 +283,8 @@ def main() -> None:
         keys = ("release", "label", "scope", "ablation", "protocol")
         results = merge_previous(NAME, results, keys)
     rows, gains = render(results, data if not args.render else _previous("data"))
+    if args.render:  # the stored JSON stays as its run wrote it (its protocol, its time)
+        return
     write_json(
         NAME,
         {

@@ -101,12 +101,18 @@ def _gains(results: list[dict[str, Any]], release: str, t: str) -> dict[str, Any
 
     def one(proto: str, model: str, **kw: Any) -> dict[str, Any] | None:
         found = pick(proto, model=model, **kw)
-        return found[0] if found else None
+        return found[-1] if found else None  # --update appends the newest run
+
+    def cold(o: dict[str, Any] | None) -> float:
+        # on the cold protocol every test user is cold in the target; older rows lack the group
+        v = _nd(o, t, "cold_in_target")
+        return v if v == v else _nd(o, t)
 
     base = best([o for o in pick("warm") if o["model"] not in OWN])
     flag = one("warm", FLAGSHIP, scope="all", ablation=False)
     flag_ids = one("warm", FLAGSHIP, scope="all", ablation=True)
-    cold_base = best([o for o in pick("cold") if o["model"] not in OWN], "cold_in_target")
+    cold_rows = [o for o in pick("cold") if o["model"] not in OWN and cold(o) == cold(o)]
+    cold_base = max(cold_rows, key=cold, default=None)
     cold_flag = one("cold", FLAGSHIP, scope="all", ablation=False)
     new_flag = one("new_items", FLAGSHIP, scope="all", ablation=False)
     new_ids = one("new_items", FLAGSHIP, scope="all", ablation=True)
@@ -123,8 +129,7 @@ def _gains(results: list[dict[str, Any]], release: str, t: str) -> dict[str, Any
         "flagship vs best baseline": _fmt(g),
         "sampled: baseline / flagship": f"{_nd(base, t, proto='sampled'):.4f} / "
         f"{_nd(flag, t, proto='sampled'):.4f}",
-        "cold: best baseline / flagship": f"{_nd(cold_base, t, 'cold_in_target'):.4f} / "
-        f"{_nd(cold_flag, t, 'cold_in_target'):.4f}",
+        "cold: best baseline / flagship": f"{cold(cold_base):.4f} / {cold(cold_flag):.4f}",
         "text vs id-only (all)": _fmt(_gain(_nd(flag, t), _nd(flag_ids, t))),
         "new items: text / id-only": f"{_nd(new_flag, t, 'new_items'):.4f} / "
         f"{_nd(new_ids, t, 'new_items'):.4f}",
