@@ -14,8 +14,9 @@ generators refit on everything. Robust by design: where the ranker does not beat
 generator on held-out label users, that generator ranks the target alone (``fit_info`` says which
 and why); users cold in the target get a plan of their own, chosen the same way on the held-out
 cold label users (when there are at least ``MIN_COLD_GATE``), since the generators that carry
-them (co-occurrence or factors across scenarios) are not those that carry warm users. Use it for cross-scenario data of any shape: the ranker decides, per data set and per
-target, whether co-occurrence, order, factors or text carry the signal.
+them (co-occurrence or factors across scenarios) are not those that carry warm users. Use it
+for cross-scenario data of any shape: the ranker decides, per data set and per target, whether
+co-occurrence, order, factors or text carry the signal.
 """
 
 from __future__ import annotations
