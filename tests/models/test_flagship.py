@@ -97,16 +97,16 @@ def test_users_cold_in_the_target_follow_the_cold_plan_measured_on_cold_label_us
     tmp_path: Path,
 ) -> None:
     o = make_oracle()
-    m = CrossScenarioRanker(_ids_only().model_copy(update={"cold_share": 0.5})).fit(
-        o.train, options=ONE
-    )
-    info = m.fit_info["targets"][o.target]
-    cold_ndcg = info["valid_cold_ndcg@10"]
-    assert info["valid_cold_users"] > 0
-    if info["valid_cold_users"] >= 100:
-        assert cold_ndcg[info["cold_plan"]] == max(cold_ndcg.values())
-    else:  # too few to choose on: cold users follow the target's plan
-        assert info["cold_plan"] == info["plan"]
+    for gate_users in (1, 100_000):
+        cfg = _ids_only().model_copy(update={"cold_share": 0.5, "cold_gate_users": gate_users})
+        info = CrossScenarioRanker(cfg).fit(o.train, options=ONE).fit_info["targets"][o.target]
+        cold_ndcg = info["valid_cold_ndcg@10"]
+        assert info["valid_cold_users"] > 0
+        if gate_users == 1:  # the best of the ranker and every generator on cold users
+            assert cold_ndcg[info["cold_plan"]] == max(cold_ndcg.values())
+        else:  # too few to choose on: cold users follow the target's plan
+            assert info["cold_plan"] == info["plan"]
+    m = CrossScenarioRanker(_ids_only()).fit(o.train, options=ONE)
     # Route warm users to one generator and cold users to another: each row follows its plan,
     # within one batch and after save and load.
     t = m.train_state.scenario_index(o.target)

@@ -137,6 +137,8 @@ class CrossScenarioRankerConfig(ModelConfig):
         ranker (``None``: all that have another event left).
     cold_share: share of those users whose whole target history is held out instead, so the
         ranker also learns to serve users cold in the target from their other scenarios.
+    cold_gate_users: held-out cold label users a target needs before users cold there get a
+        plan of their own (ranker or best generator on them); with fewer, the target's plan.
     """
 
     generators: tuple[GeneratorSpec, ...] = Field(default_factory=default_generators)
@@ -147,6 +149,7 @@ class CrossScenarioRankerConfig(ModelConfig):
     recency: float = Field(default=0.9, gt=0, le=1)
     label_users: int | None = Field(default=8_000, ge=10)
     cold_share: float = Field(default=0.2, ge=0, lt=1)
+    cold_gate_users: int = Field(default=100, ge=1)
 
     @model_validator(mode="after")
     def _check(self) -> CrossScenarioRankerConfig:

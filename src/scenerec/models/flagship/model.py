@@ -13,7 +13,7 @@ target); the generators fit without those events, the ranker learns to put them 
 generators refit on everything. Robust by design: where the ranker does not beat the best single
 generator on held-out label users, that generator ranks the target alone (``fit_info`` says which
 and why); users cold in the target get a plan of their own, chosen the same way on the held-out
-cold label users (when there are at least ``MIN_COLD_GATE``), since the generators that carry
+cold label users (when there are at least ``cold_gate_users``), since the generators that carry
 them (co-occurrence or factors across scenarios) are not those that carry warm users. Use it
 for cross-scenario data of any shape: the ranker decides, per data set and per target, whether
 co-occurrence, order, factors or text carry the signal.
@@ -48,7 +48,6 @@ from scenerec.schema import FloatMatrix, IdxArray
 log = logging.getLogger(__name__)
 
 MIN_LABELS = 50  # label users a target needs for a ranker of its own
-MIN_COLD_GATE = 100  # held-out cold label users a target needs for a cold plan of its own
 TRAIN_CANDIDATES = 150  # negatives per label user the ranker trains on (validation: all)
 _CHUNK = 256  # users per candidate batch (bounds memory: users x items x generators)
 _OFFSET = 1_000.0  # ranked candidates stand above every item outside the candidate set
@@ -142,7 +141,8 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         ndcg, cold_ndcg = self._gate(gens, ranker, part, t, users[valid], items[valid], cold[valid])
         self.plan_[t] = _best(ndcg)
         n_cold = int(cold[valid].sum())
-        self.cold_plan_[t] = _best(cold_ndcg) if n_cold >= MIN_COLD_GATE else self.plan_[t]
+        enough = n_cold >= self.config.cold_gate_users
+        self.cold_plan_[t] = _best(cold_ndcg) if enough else self.plan_[t]
         if "ranker" in (self.plan_[t], self.cold_plan_[t]):
             self.rankers_[t] = ranker
         return {
