@@ -179,3 +179,37 @@ def test_every_result_says_why_training_stopped() -> None:
     )
     assert cut.stopped == "time_budget" and cut.reason.startswith("time budget")
     assert full.to_dict()["reason"] == full.reason
+
+
+def test_the_learning_rate_decays_after_a_validation_plateau_and_resumes_the_same(
+    tmp_path: Path,
+) -> None:
+    # Records at epochs 1-2, then none: with patience 2 the rate drops after epoch 4 and again
+    # after epoch 6 (two epochs at the new rate, still no record); a record at epoch 7 resets.
+    values = [0.1, 0.2, 0.15, 0.15, 0.18, 0.19, 0.25, 0.24, 0.24]
+
+    def run(epochs: int, ckpt: Path | None = None, start: int = 0) -> Any:
+        metrics = iter(values[start:])
+        cfg = TrainConfig(
+            epochs=epochs, lr=0.02, lr_decay=0.5, lr_patience=2, patience=9, checkpoint_dir=ckpt
+        )
+        return Trainer(cfg, seed=0, fingerprint="f").fit(
+            tiny_model(), tiny_loader(), mse_loss, validate=lambda _m: next(metrics)
+        )
+
+    straight = run(len(values))
+    lrs = [row["lr"] for row in straight.history]
+    assert lrs == [0.02] * 4 + [0.01] * 2 + [0.005] * 3
+    assert straight.best_epoch == 7
+
+    run(5, tmp_path)  # cut after epoch 5, then resumed: the rates follow the same schedule
+    resumed = run(len(values), tmp_path, start=5)
+    assert [row["lr"] for row in resumed.history] == lrs
+
+
+def test_a_constant_learning_rate_is_the_default() -> None:
+    metrics = iter([0.3, 0.1, 0.1, 0.1, 0.1])
+    result = Trainer(TrainConfig(epochs=5, lr=0.02, patience=9), seed=0).fit(
+        tiny_model(), tiny_loader(), mse_loss, validate=lambda _m: next(metrics)
+    )
+    assert {row["lr"] for row in result.history} == {0.02}

@@ -57,6 +57,11 @@ class TrainConfig(FrozenConfig):
         smoothing: early stopping watches the mean metric of the last this many epochs, so one
             lucky or unlucky epoch neither stops training nor resets the patience; the weights
             kept are still those of the epoch with the best single metric.
+        lr_decay: multiply the learning rate by this factor when the validation metric has
+            set no record for ``lr_patience`` epochs (counted again from each decay): a noisy
+            plateau at a high rate often hides gains a lower rate finds. ``None`` keeps it
+            constant. Needs validation; each epoch's rate is in the history.
+        lr_patience: epochs without a record before the rate decays.
         max_minutes: stop before starting an epoch that would end after this budget.
         checkpoint_dir: write a checkpoint here after every epoch; ``None`` writes none.
         resume: continue from the checkpoint in ``checkpoint_dir`` when there is one.
@@ -72,6 +77,8 @@ class TrainConfig(FrozenConfig):
     patience: int = Field(default=3, ge=1)
     min_delta: float = Field(default=0.0, ge=0)
     smoothing: int = Field(default=1, ge=1)
+    lr_decay: float | None = Field(default=None, gt=0, lt=1)
+    lr_patience: int = Field(default=2, ge=1)
     max_minutes: float | None = Field(default=None, gt=0)
     checkpoint_dir: Path | None = None
     resume: bool = True
@@ -88,7 +95,8 @@ class TrainResult:
         stopped: ``max_epochs``, ``early_stopping`` or ``time_budget``.
         reason: why training stopped, in words (with the numbers behind it).
         seconds: wall time of this call.
-        history: one dict per epoch: ``epoch``, ``loss`` (mean), ``seconds``, and ``metric``.
+        history: one dict per epoch: ``epoch``, ``loss`` (mean), ``seconds``, ``lr`` (the
+            learning rate it ran at), and ``metric``.
     """
 
     epochs_run: int = 0
@@ -257,8 +265,9 @@ class Trainer:
                     )
                     break
             t0 = time.perf_counter()
+            lr = float(opt.param_groups[0]["lr"])
             loss = self._run_epoch(model, opt, loader, loss_fn, epoch)
-            row: dict[str, float] = {"epoch": float(epoch + 1), "loss": loss}
+            row: dict[str, float] = {"epoch": float(epoch + 1), "loss": loss, "lr": lr}
             if validate is not None:
                 inner.eval()
                 with torch.no_grad():
@@ -288,6 +297,10 @@ class Trainer:
                 ),
                 row["seconds"],
             )
+            if validate is not None and cfg.lr_decay is not None and _plateau(result.history, cfg):
+                for group in opt.param_groups:
+                    group["lr"] = float(group["lr"]) * cfg.lr_decay
+                logger.info("%s: learning rate %.3g -> %.3g", self.name, lr, lr * cfg.lr_decay)
             stop = False
             if validate is not None:
                 bad_epochs, reason = _patience_used(result.history, cfg, self.metric_name)
@@ -373,6 +386,19 @@ def _patience_used(
         f"early stopping: the {what} has not beaten its best ({best:.4f}, epoch {best_at + 1}) "
         f"for {used} epochs"
     )
+
+
+def _plateau(history: list[dict[str, float]], cfg: TrainConfig) -> bool:
+    """Whether the validation metric has set no record for ``lr_patience`` epochs, counted
+    from the record or from the last decay, whichever is later (read off the history, so a
+    resumed run decays where an uninterrupted one would)."""
+    metrics = [row["metric"] for row in history]
+    best_at = max(range(len(metrics)), key=lambda t: (metrics[t], -t))
+    decayed_at = max(
+        (t - 1 for t in range(1, len(history)) if history[t].get("lr") != history[t - 1].get("lr")),
+        default=-1,
+    )
+    return len(history) - 1 - max(best_at, decayed_at) >= cfg.lr_patience
 
 
 def _progress(enabled: bool, label: str, loader: Iterable[Any]) -> Iterable[Any]:
