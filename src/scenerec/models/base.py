@@ -279,7 +279,8 @@ class BaseRecommender(Generic[ConfigT]):
         ]
 
     def _contributions(self, batch: UserBatch, items: IdxArray) -> list[dict[str, float]]:
-        """Which parts of the model drove each item's score (shares); one part by default."""
+        """Which parts of the model drove each item's score for the one user of ``batch``
+        (``explain`` asks one query at a time), as shares; one part by default."""
         return [{self.name: 1.0} for _ in items]
 
     def _rank(

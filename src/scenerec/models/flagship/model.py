@@ -286,11 +286,12 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         return out
 
     def _contributions(self, batch: UserBatch, items: IdxArray) -> list[dict[str, float]]:
-        """Each item's SHAP contributions, summed per generator (``text`` for the text
-        similarities, ``context`` for popularity and user features), as shares."""
+        """Each item's SHAP contributions for the batch's one user, summed per generator
+        (``text`` for the text similarities, ``context`` for popularity and user features), as
+        shares; the user's plan (cold in the target or not) decides what explains."""
         t = batch.scenario_idx
         plan, cold_plan, cold = self._plans(batch)
-        plan = cold_plan if cold.any() else plan
+        plan = cold_plan if cold[0] else plan
         if t is None or plan != "ranker":
             return [{plan or self.generators_[0].label: 1.0} for _ in items]
         cand_items = self.train_state.items_of_scenario(t)
