@@ -213,3 +213,9 @@ def test_a_constant_learning_rate_is_the_default() -> None:
         tiny_model(), tiny_loader(), mse_loss, validate=lambda _m: next(metrics)
     )
     assert {row["lr"] for row in result.history} == {0.02}
+
+
+def test_a_decay_without_validation_is_refused_with_the_fix() -> None:
+    cfg = TrainConfig(epochs=2, lr_decay=0.5)
+    with pytest.raises(ConfigError, match=r"train.valid_users .* or remove train.lr_decay"):
+        Trainer(cfg, seed=0).fit(tiny_model(), tiny_loader(), mse_loss)

@@ -28,7 +28,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from scenerec.config import FrozenConfig
-from scenerec.errors import TrainingDivergedError
+from scenerec.errors import ConfigError, TrainingDivergedError
 from scenerec.models.nn.checkpoint import BEST, CHECKPOINT_JSON, load_checkpoint, save_checkpoint
 
 logger = logging.getLogger(__name__)
@@ -213,9 +213,16 @@ class Trainer:
 
         Raises:
             TrainingDivergedError: loss or gradient norm not finite (names epoch and batch).
-            ConfigError: ``resume`` found a checkpoint of another model or data set.
+            ConfigError: ``resume`` found a checkpoint of another model or data set, or
+                ``lr_decay`` is set without ``validate``.
         """
         cfg = self.config
+        if cfg.lr_decay is not None and validate is None:
+            raise ConfigError(
+                f"{self.name}: train.lr_decay ({cfg.lr_decay}) decays on a validation plateau, "
+                "but this fit has no validation. Fix: set train.valid_users (e.g. 1000 or "
+                "'all'), or remove train.lr_decay"
+            )
         started = time.perf_counter()
         if self.threads is not None:
             set_torch_threads(self.threads)
