@@ -304,7 +304,7 @@ class Trainer:
                 ),
                 row["seconds"],
             )
-            if validate is not None and cfg.lr_decay is not None and _plateau(result.history, cfg):
+            if cfg.lr_decay is not None and _plateau(result.history, cfg):  # validated above
                 for group in opt.param_groups:
                     group["lr"] = float(group["lr"]) * cfg.lr_decay
                 logger.info("%s: learning rate %.3g -> %.3g", self.name, lr, lr * cfg.lr_decay)
