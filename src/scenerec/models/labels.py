@@ -5,6 +5,11 @@ model's parts fit without those events, and what combines them (the CrossScenari
 ranker, ScenarioFusion's scenario weights) learns to put the held-out items first. A share of the
 sampled users lend their *whole* target history instead (label: their newest target event), so
 that it also sees users who are cold in the target and learns to rely on their other scenarios.
+
+Recommendations and evaluation leave out the items a user already has, so a label that repeats
+one of them (a purchase after a view of the same item) teaches the wrong task: with
+``hide_item`` every event of the user on the label's item is held out with it, and the label is
+an item new to the user, as the items a model is judged on are.
 """
 
 from __future__ import annotations
@@ -45,9 +50,16 @@ class Labels:
 
 
 def draw_labels(
-    h: Histories, targets: list[int], *, max_users: int | None, cold_share: float, seed: int
+    h: Histories,
+    targets: list[int],
+    *,
+    max_users: int | None,
+    cold_share: float,
+    seed: int,
+    hide_item: bool = False,
 ) -> Labels:
-    """Draw label users and held-out events for every target scenario (see the module)."""
+    """Draw label users and held-out events for every target scenario (see the module;
+    ``hide_item``: also hold out the user's other events on the label's item)."""
     rng = np.random.default_rng([seed, 7_001])
     owner = h.owners()
     total = h.lengths()
@@ -74,18 +86,40 @@ def draw_labels(
         users[t] = chosen
         items[t] = h.item_idx[newest[chosen]]
         cold[t] = is_cold
+        if hide_item and len(chosen):
+            n_items = int(h.item_idx.max()) + 1
+            event_keys = owner * n_items + h.item_idx
+            hidden = np.isin(event_keys, chosen * n_items + items[t])
+            keep[hidden] = False
+            # a user left with no event at all is no label (new users get the fallback)
+            empty = np.bincount(owner[keep], minlength=h.n_users)[chosen] == 0
+            keep[(hidden | hide_all) & np.isin(owner, chosen[empty])] = True
+            users[t], items[t] = chosen[~empty], items[t][~empty]
+            # a user whose target events were all on that item is now cold there too
+            cold[t] = np.bincount(owner[in_t & keep], minlength=h.n_users)[users[t]] == 0
     return Labels(keep=keep, users=users, items=items, cold=cold)
 
 
 def split_labels(
-    data: TrainState, *, max_users: int | None, cold_share: float, seed: int, tag: str
+    data: TrainState,
+    *,
+    max_users: int | None,
+    cold_share: float,
+    seed: int,
+    tag: str,
+    hide_item: bool = False,
 ) -> tuple[list[int], Labels, TrainState]:
     """The target scenarios (those with items), their labels (``draw_labels``) and the
     training state without the held-out events (what a model fits on before it learns from the
     labels)."""
     targets = [s for s in range(data.n_scenarios) if len(data.items_of_scenario(s))]
     labels = draw_labels(
-        data.histories, targets, max_users=max_users, cold_share=cold_share, seed=seed
+        data.histories,
+        targets,
+        max_users=max_users,
+        cold_share=cold_share,
+        seed=seed,
+        hide_item=hide_item,
     )
     return targets, labels, data.subset(labels.keep, tag=tag)
 

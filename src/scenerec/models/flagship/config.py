@@ -80,6 +80,7 @@ class RankerConfig(FrozenConfig):
 
 
 _KNN: dict[str, Any] = {"k": 200, "shrink": 10.0}
+_CMF: dict[str, Any] = {"factors": 64, "regularization": 1.0, "alpha": 1.0, "iterations": 10}
 # The sequence generator trains on a time budget: it is the costly part of the fit.
 _SEQUENCE_TRAIN: dict[str, Any] = {
     "epochs": 40,
@@ -94,13 +95,17 @@ _SEQUENCE_TRAIN: dict[str, Any] = {
 # How each text-reading model is switched to ids only (the id-only ablation).
 _TEXT_MODELS: dict[str, dict[str, Any]] = {
     "cross_scenario_transformer": {"use_text": False, "encoder": None},
+    "fusion": {"vectors": "factors", "encoder": None},
 }
 
 
 def default_generators() -> tuple[GeneratorSpec, ...]:
     """Co-occurrence within and across scenarios, a factor model, a sequence model over the
     mixed history and language-model similarity: each is strong on some data, and the ranker
-    learns which to trust for which users."""
+    learns which to trust for which users. Three more carry users cold in the target (their
+    target history empty): CMF's user factors shared by every scenario, EMCDR's mapping of a
+    user's factors from their other scenarios, and ScenarioFusion's learned weighting of the
+    user's per-scenario factor and text interest vectors (the cold rows' best baselines)."""
     return (
         GeneratorSpec(model="itemknn", params=_KNN, scope="all", candidates=200),
         GeneratorSpec(model="itemknn", params=_KNN, scope="target", candidates=200),
@@ -118,6 +123,11 @@ def default_generators() -> tuple[GeneratorSpec, ...]:
             label="sequence[all]",
         ),
         GeneratorSpec(model="text", scope="all", candidates=50),
+        GeneratorSpec(model="cmf", params=_CMF, scope="all", candidates=50),
+        GeneratorSpec(model="emcdr", params={"factors": 32}, scope="all", candidates=50),
+        GeneratorSpec(
+            model="fusion", params={"train": {"max_minutes": 3.0}}, scope="all", candidates=50
+        ),
     )
 
 
@@ -139,6 +149,10 @@ class CrossScenarioRankerConfig(ModelConfig):
         ranker also learns to serve users cold in the target from their other scenarios.
     cold_gate_users: held-out cold label users a target needs before users cold there get a
         plan of their own (ranker or best generator on them); with fewer, the target's plan.
+    repeats: whether the ranker learns to recommend items the user already has (repeat
+        consumption: groceries, music played again). ``False`` (the default, as recommendations
+        and evaluation leave a user's items out): a label user's every event on the held-out
+        item is held out with it, and the user's own items are no candidates in training.
     """
 
     generators: tuple[GeneratorSpec, ...] = Field(default_factory=default_generators)
@@ -150,6 +164,7 @@ class CrossScenarioRankerConfig(ModelConfig):
     label_users: int | None = Field(default=8_000, ge=10)
     cold_share: float = Field(default=0.2, ge=0, lt=1)
     cold_gate_users: int = Field(default=100, ge=1)
+    repeats: bool = False
 
     @model_validator(mode="after")
     def _check(self) -> CrossScenarioRankerConfig:

@@ -4,19 +4,20 @@ language-model features.
 
 Two stages, as production recommenders are built. The generators (by default item co-occurrence
 over every scenario and within the target, ALS, the CrossScenarioTransformer over the user's mixed
-history, and language-model similarity between the user's interests and item text) each propose
-their best items; a LightGBM LambdaRank model per target scenario orders the union, reading each
-generator's score and rank, how cold the user is in the target, item popularity and text
-similarities. The ranker learns from the training data itself: a sample of users lends their
-newest event in the target (some their whole target history, to imitate users cold in the
-target); the generators fit without those events, the ranker learns to put them first, then the
-generators refit on everything. Robust by design: where the ranker does not beat the best single
-generator on held-out label users, that generator ranks the target alone (``fit_info`` says which
-and why); users cold in the target get a plan of their own, chosen the same way on the held-out
-cold label users (when there are at least ``cold_gate_users``), since the generators that carry
-them (co-occurrence or factors across scenarios) are not those that carry warm users. Use it
-for cross-scenario data of any shape: the ranker decides, per data set and per target, whether
-co-occurrence, order, factors or text carry the signal.
+history, language-model similarity between the user's interests and item text, and CMF, EMCDR
+and ScenarioFusion, which carry users cold in the target) each propose their best items; a
+LightGBM LambdaRank model per target scenario orders the union, reading each generator's score and
+rank, how cold the user is in the target, item popularity and text similarities. The ranker
+learns from the training data itself: a sample of users lends their newest event in the target
+(some their whole target history, to imitate users cold in the target); the generators fit
+without those events, the ranker learns to put them first, then the generators refit on
+everything. Robust by design: where the ranker does not beat the best single generator on
+held-out label users by more than one standard error, that generator ranks the target alone
+(``fit_info`` says which and why); users cold in the target get a plan of their own, chosen
+the same way on the held-out cold label users (when there are at least ``cold_gate_users``),
+since the generators that carry them (co-occurrence or factors across scenarios) are not those
+that carry warm users. Use it for cross-scenario data of any shape: the ranker decides, per data
+set and per target, whether co-occurrence, order, factors or text carry the signal.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             cold_share=cfg.cold_share,
             seed=self.seed,
             tag="ranker labels",
+            hide_item=not cfg.repeats,
         )
         specs = cfg.effective_generators()
         gens = fit_generators(
@@ -138,11 +140,15 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         )
         # The gate: full-ranking NDCG@10 of the held-out label users, ranker vs each generator,
         # over all of them and apart for those cold in the target.
-        ndcg, cold_ndcg = self._gate(gens, ranker, part, t, users[valid], items[valid], cold[valid])
-        self.plan_[t] = _best(ndcg)
-        n_cold = int(cold[valid].sum())
+        gains = self._gate(gens, ranker, part, t, users[valid], items[valid])
+        is_cold = cold[valid]
+        cold_gains = {k: v[is_cold] for k, v in gains.items()}
+        ndcg = {k: float(v.mean()) if len(v) else 0.0 for k, v in gains.items()}
+        cold_ndcg = {k: float(v.mean()) if len(v) else 0.0 for k, v in cold_gains.items()}
+        self.plan_[t], versus = _best(gains)
+        n_cold = int(is_cold.sum())
         enough = n_cold >= self.config.cold_gate_users
-        self.cold_plan_[t] = _best(cold_ndcg) if enough else self.plan_[t]
+        self.cold_plan_[t], cold_versus = _best(cold_gains) if enough else (self.plan_[t], {})
         if "ranker" in (self.plan_[t], self.cold_plan_[t]):
             self.rankers_[t] = ranker
         return {
@@ -153,6 +159,8 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             "candidate_recall": round(float(np.mean(np.concatenate(recall))), 4),
             "ranker_rounds": ranker.best_iteration,
             "valid_ndcg@10": {k: round(v, 4) for k, v in ndcg.items()},
+            "ranker_vs_best": versus,
+            "cold_ranker_vs_best": cold_versus,
             "valid_cold_users": n_cold,
             "valid_cold_ndcg@10": {k: round(v, 4) for k, v in cold_ndcg.items()},
         }
@@ -171,6 +179,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         contrast, not every negative: several times less data to boost on)."""
         cand_items = part.items_of_scenario(t)
         rng = np.random.default_rng([self.seed, t, 7_005])
+        seen = None if self.config.repeats else part.matrix(None, binary=True)[:, cand_items]
         feats, labels, group, found = [], [], [], []
         for start in range(0, len(users), _CHUNK):
             u, target_item = users[start : start + _CHUNK], items[start : start + _CHUNK]
@@ -180,6 +189,8 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             hit = np.bincount(c.rows, weights=y, minlength=len(u)) > 0
             found.append(hit)
             keep = hit[c.rows]
+            if seen is not None:  # the user's own items are left out, as when serving
+                keep &= (y > 0) | (np.asarray(seen[u][c.rows, c.cols]).ravel() == 0)
             if cap is not None:
                 # random order within each row; a negative is kept among its row's first ``cap``
                 order = np.lexsort((rng.random(len(c.rows)), c.rows))
@@ -206,17 +217,13 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         t: int,
         users: IdxArray,
         items: IdxArray,
-        cold: np.ndarray,
-    ) -> tuple[dict[str, float], dict[str, float]]:
-        """NDCG@10 of the ranker and of each generator, over all ``users`` and over those
-        ``cold`` in the target."""
+    ) -> dict[str, np.ndarray]:
+        """Per user, NDCG@10 of the ranker and of each generator."""
         cand_items = part.items_of_scenario(t)
-        totals = {"ranker": 0.0, **{g.label: 0.0 for g in gens}}
-        cold_totals = dict.fromkeys(totals, 0.0)
+        parts: dict[str, list[np.ndarray]] = {"ranker": [], **{g.label: [] for g in gens}}
         seen = part.matrix(None, binary=True)
         for start in range(0, len(users), _CHUNK):
             u, target_item = users[start : start + _CHUNK], items[start : start + _CHUNK]
-            is_cold = cold[start : start + _CHUNK]
             batch = UserBatch(u, t, part)
             excl = seen[u][:, cand_items].toarray() > 0
             col = np.searchsorted(cand_items, target_item)
@@ -227,14 +234,8 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
                 s, silent = g.scores(batch, t, cand_items)
                 runs[g.label] = np.where(silent[:, None], np.nan, s)
             for name, scores in runs.items():
-                gain = _ndcg(scores, excl, col)
-                totals[name] += float(gain.sum())
-                cold_totals[name] += float(gain[is_cold].sum())
-        n, n_cold = max(len(users), 1), max(int(cold.sum()), 1)
-        return (
-            {k: v / n for k, v in totals.items()},
-            {k: v / n_cold for k, v in cold_totals.items()},
-        )
+                parts[name].append(_ndcg(scores, excl, col))
+        return {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
 
     # ------------------------------------------------------------------ scoring
     def _candidate_set(
@@ -277,12 +278,19 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             gen = self._generator(plan)
             s, silent = gen.scores(users, -1 if t is None else t, items)
             return np.where(silent[:, None], np.nan, s).astype(np.float32)
-        out = np.empty((len(users), len(items)), np.float32)
+        # The ranker's features (ranks, gaps to the best) are read against the scenario's whole
+        # catalog, so an item's score does not depend on which other items were asked for.
+        catalog = self.train_state.items_of_scenario(t)
+        pos = np.minimum(np.searchsorted(catalog, items), max(len(catalog) - 1, 0))
+        inside = catalog[pos] == items if len(catalog) else np.zeros(len(items), bool)
+        out = np.full((len(users), len(items)), np.nan, np.float32)
         for start in range(0, len(users), _CHUNK):
             rows = np.arange(start, min(start + _CHUNK, len(users)))
             sub = _sub_batch(users, rows)
-            c = self._candidate_set(self.generators_, sub, t, items)
-            out[rows] = self._compose(c, self.rankers_[t])
+            c = self._candidate_set(self.generators_, sub, t, catalog)
+            out[rows[:, None], np.flatnonzero(inside)] = self._compose(c, self.rankers_[t])[
+                :, pos[inside]
+            ]
         return out
 
     def _contributions(self, batch: UserBatch, items: IdxArray) -> list[dict[str, float]]:
@@ -368,10 +376,18 @@ def _sub_batch(batch: UserBatch, rows: IdxArray) -> UserBatch:
     return UserBatch(batch.user_idx[rows], batch.scenario_idx, batch.train, adhoc)
 
 
-def _best(ndcg: dict[str, float]) -> str:
-    """The ranker, unless a generator has a strictly better NDCG@10."""
-    best_gen = max((k for k in ndcg if k != "ranker"), key=lambda k: ndcg[k])
-    return "ranker" if ndcg["ranker"] >= ndcg[best_gen] else best_gen
+def _best(gains: dict[str, np.ndarray]) -> tuple[str, dict[str, Any]]:
+    """The ranker if it beats the best generator by more than one standard error of the mean
+    per-user difference in NDCG@10 (the one-standard-error rule: on a few held-out users a lead
+    is noise, and the single generator is the simpler, safer plan); else that generator. Also
+    returns the comparison (generator, lead, standard error) for ``fit_info``."""
+    mean = {k: float(v.mean()) if len(v) else 0.0 for k, v in gains.items()}
+    best_gen = max((k for k in gains if k != "ranker"), key=lambda k: mean[k])
+    diff = gains["ranker"] - gains[best_gen]
+    lead = float(diff.mean()) if len(diff) else 0.0
+    se = float(diff.std(ddof=1)) / np.sqrt(len(diff)) if len(diff) > 1 else float("inf")
+    info = {"generator": best_gen, "lead": round(lead, 4), "se": round(se, 4)}
+    return ("ranker" if lead > se else best_gen), info
 
 
 def _ndcg(scores: FloatMatrix, exclude: np.ndarray, col: IdxArray, k: int = 10) -> FloatMatrix:
