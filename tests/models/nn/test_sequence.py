@@ -11,6 +11,7 @@ from scenerec.models.nn import (
     NegativeSampler,
     SequenceConfig,
     history_windows,
+    sequence,
     softmax_loss,
 )
 from tests.models.nn.helpers import histories
@@ -71,7 +72,12 @@ def test_small_pools_get_the_full_softmax_and_large_ones_sampled_negatives() -> 
     assert sampler.log_q(1, np.array([3]))[0] == pytest.approx(np.log(64 * q3), rel=1e-5)
 
 
-def test_full_softmax_is_cross_entropy_over_the_pool_value_and_gradient() -> None:
+@pytest.mark.parametrize("store", [True, False])
+def test_full_softmax_is_cross_entropy_over_the_pool_value_and_gradient(
+    store: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the softmax kept from the forward, or recomputed in the backward (a large one)
+    monkeypatch.setattr(sequence, "_STORE_ENTRIES", 2**26 if store else 0)
     torch.manual_seed(0)
     user0, vecs0 = torch.randn(700, 4), torch.randn(300, 4)  # several blocks of rows
     items = np.arange(0, 600, 2)
