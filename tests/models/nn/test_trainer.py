@@ -207,6 +207,31 @@ def test_the_learning_rate_decays_after_a_validation_plateau_and_resumes_the_sam
     assert [row["lr"] for row in resumed.history] == lrs
 
 
+def test_the_rate_decays_on_the_smoothed_metric_so_one_lucky_epoch_does_not_starve_it() -> None:
+    # A lucky epoch 4 (0.20) and then a steady climb: on the raw metric nothing beats the spike
+    # until epoch 11 and the rate halves three times; the 3-epoch mean sets records again from
+    # epoch 9, so it halves once.
+    values = [0.10, 0.12, 0.14, 0.20, 0.15, 0.16, 0.17, 0.18, 0.19, 0.20, 0.21, 0.22]
+
+    def rates(smoothing: int) -> list[float]:
+        metrics = iter(values)
+        cfg = TrainConfig(
+            epochs=len(values),
+            lr=0.02,
+            lr_decay=0.5,
+            lr_patience=2,
+            patience=99,
+            smoothing=smoothing,
+        )
+        result = Trainer(cfg, seed=0).fit(
+            tiny_model(), tiny_loader(), mse_loss, validate=lambda _m: next(metrics)
+        )
+        return [row["lr"] for row in result.history]
+
+    assert rates(1) == [0.02] * 6 + [0.01] * 2 + [0.005] * 2 + [0.0025] * 2
+    assert rates(3) == [0.02] * 8 + [0.01] * 4
+
+
 def test_a_constant_learning_rate_is_the_default() -> None:
     metrics = iter([0.3, 0.1, 0.1, 0.1, 0.1])
     result = Trainer(TrainConfig(epochs=5, lr=0.02, patience=9), seed=0).fit(

@@ -57,8 +57,9 @@ class TrainConfig(FrozenConfig):
         smoothing: early stopping watches the mean metric of the last this many epochs, so one
             lucky or unlucky epoch neither stops training nor resets the patience; the weights
             kept are still those of the epoch with the best single metric.
-        lr_decay: multiply the learning rate by this factor when the validation metric has
-            set no record for ``lr_patience`` epochs (counted again from each decay): a noisy
+        lr_decay: multiply the learning rate by this factor when the validation metric (the
+            ``smoothing``-epoch mean, as for early stopping) has set no record for
+            ``lr_patience`` epochs (counted again from each decay): a noisy
             plateau at a high rate often hides gains a lower rate finds. ``None`` keeps it
             constant. Needs validation; each epoch's rate is in the history.
         lr_patience: epochs without a record before the rate decays.
@@ -375,19 +376,30 @@ class Trainer:
         return total / max(count, 1)
 
 
+def _smoothed(history: list[dict[str, float]], k: int) -> list[float]:
+    """The validation metric of each epoch averaged over it and the ``k - 1`` before it."""
+    metrics = [row["metric"] for row in history]
+    return [sum(metrics[max(0, t - k + 1) : t + 1]) / min(k, t + 1) for t in range(len(metrics))]
+
+
+def _record(history: list[dict[str, float]], cfg: TrainConfig) -> tuple[float, int]:
+    """The best smoothed validation metric and the 0-based epoch that set it, where a record
+    must beat the one before by more than ``min_delta``."""
+    best, best_at = -math.inf, 0
+    for t, smooth in enumerate(_smoothed(history, cfg.smoothing)):
+        if t == 0 or smooth > best + cfg.min_delta:
+            best, best_at = smooth, t
+    return best, best_at
+
+
 def _patience_used(
     history: list[dict[str, float]], cfg: TrainConfig, metric: str = "NDCG@10"
 ) -> tuple[int, str]:
     """Epochs since the smoothed validation metric last set a record (by more than
     ``min_delta``), and the early-stopping reason in words."""
-    metrics = [row["metric"] for row in history]
+    best, best_at = _record(history, cfg)
+    used = len(history) - 1 - best_at
     k = cfg.smoothing
-    best, best_at = -math.inf, 0
-    for t in range(len(metrics)):
-        smooth = sum(metrics[max(0, t - k + 1) : t + 1]) / min(k, t + 1)
-        if t == 0 or smooth > best + cfg.min_delta:
-            best, best_at = smooth, t
-    used = len(metrics) - 1 - best_at
     what = f"validation {metric}" if k == 1 else f"{k}-epoch mean validation {metric}"
     return used, (
         f"early stopping: the {what} has not beaten its best ({best:.4f}, epoch {best_at + 1}) "
@@ -396,11 +408,13 @@ def _patience_used(
 
 
 def _plateau(history: list[dict[str, float]], cfg: TrainConfig) -> bool:
-    """Whether the validation metric has set no record for ``lr_patience`` epochs, counted
-    from the record or from the last decay, whichever is later (read off the history, so a
-    resumed run decays where an uninterrupted one would)."""
-    metrics = [row["metric"] for row in history]
-    best_at = max(range(len(metrics)), key=lambda t: (metrics[t], -t))
+    """Whether the smoothed validation metric (the one early stopping watches) has set no
+    record for ``lr_patience`` epochs, counted from the record or from the last decay,
+    whichever is later (read off the history, so a resumed run decays where an uninterrupted
+    one would). Watching the smoothed metric matters: on the raw one a single lucky epoch is a
+    record nothing beats for long, and the rate then halves every ``lr_patience`` epochs to
+    nothing while the model could still learn."""
+    _, best_at = _record(history, cfg)
     decayed_at = max(
         (t - 1 for t in range(1, len(history)) if history[t].get("lr") != history[t - 1].get("lr")),
         default=-1,
