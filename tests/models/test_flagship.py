@@ -262,6 +262,10 @@ def test_cold_specialist_generators_feed_the_ranker_and_survive_save_and_load(
         m = CrossScenarioRanker(cfg).fit(shop, options=ONE)
     labels = {"cmf[all]", "emcdr[all]", "fusion[all]"}
     assert labels <= set(m.fit_info["generators"])
+    # where the fit's time went, per generator, both stages
+    seconds = m.fit_info["seconds"]
+    assert set(seconds["generators"]) == set(seconds["refit"]) == set(m.fit_info["generators"])
+    assert sum(seconds["generators"].values()) <= m.fit_info["label_fit_seconds"] + 0.1
     assert labels <= {n.split(":", 1)[0] for n in m.names_ if ":" in n}
     fusion = next(g for g in m.generators_ if g.spec.model == "fusion").models[-1]
     assert (fusion.config.encoder is None) == (encoder is None)

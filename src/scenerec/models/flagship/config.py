@@ -105,7 +105,11 @@ def default_generators() -> tuple[GeneratorSpec, ...]:
     learns which to trust for which users. Three more carry users cold in the target (their
     target history empty): CMF's user factors shared by every scenario, EMCDR's mapping of a
     user's factors from their other scenarios, and ScenarioFusion's learned weighting of the
-    user's per-scenario factor and text interest vectors (the cold rows' best baselines)."""
+    user's per-scenario factor and text interest vectors (the cold rows' best baselines).
+    The two that train on a time budget (the sequence model and ScenarioFusion) are fitted
+    once, without the ranker's label events, and then read the full histories (``refit:
+    false``): refitting them would double the costliest part of the fit for a few thousand
+    events."""
     return (
         GeneratorSpec(model="itemknn", params=_KNN, scope="all", candidates=200),
         GeneratorSpec(model="itemknn", params=_KNN, scope="target", candidates=200),
@@ -126,7 +130,11 @@ def default_generators() -> tuple[GeneratorSpec, ...]:
         GeneratorSpec(model="cmf", params=_CMF, scope="all", candidates=50),
         GeneratorSpec(model="emcdr", params={"factors": 32}, scope="all", candidates=50),
         GeneratorSpec(
-            model="fusion", params={"train": {"max_minutes": 3.0}}, scope="all", candidates=50
+            model="fusion",
+            params={"train": {"max_minutes": 3.0}},
+            scope="all",
+            candidates=50,
+            refit=False,
         ),
     )
 

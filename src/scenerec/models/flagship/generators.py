@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ class Generator:
     spec: GeneratorSpec
     models: dict[int, BaseRecommender[Any]] = field(default_factory=dict)
     text: ItemText | None = None
+    seconds: float = 0.0  # wall time of its fit (or rebase) in this process
 
     @property
     def label(self) -> str:
@@ -100,8 +102,10 @@ def refit_generators(
         options=options,
     )
     for g in keep:
+        t0 = time.perf_counter()
         for key, model in g.models.items():
             model.rebase(state if key == ALL else scenario_state(state, key))
+        g.seconds = time.perf_counter() - t0
     by_label = {g.label: g for g in [*redo, *keep]}
     return [by_label[g.label] for g in fitted]
 
@@ -126,6 +130,7 @@ def fit_generators(
             out.append(Generator(spec, text=text))
             continue
         gen = Generator(spec)
+        t0 = time.perf_counter()
         keys = [ALL] if spec.scope == "all" else targets
         for key in keys:
             data = state if key == ALL else scenario_state(state, key)
@@ -139,6 +144,7 @@ def fit_generators(
             gen.models[key] = model.fit_state(data, options=options)
             if _CACHE is not None:
                 _CACHE[ck] = gen.models[key]
+        gen.seconds = time.perf_counter() - t0
         out.append(gen)
     return out
 

@@ -65,6 +65,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         cfg = self.config
         t0 = time.perf_counter()
         self.text_ = self._item_text(data)
+        text_s = time.perf_counter() - t0
         targets, labels, part = split_labels(
             data,
             max_users=cfg.label_users,
@@ -85,6 +86,8 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         report: dict[str, Any] = {}
         for t in targets:
             report[data.scenarios[t]] = self._learn_target(gens, part, t, labels)
+        ranked_s = time.perf_counter() - t0
+        gen_s = {g.label: round(g.seconds, 1) for g in gens}  # before a rebase overwrites it
         self.generators_ = refit_generators(
             gens, data, targets, encoder=cfg.encoder, options=self.options
         )
@@ -94,6 +97,14 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             "items_with_text": 0 if self.text_ is None else self.text_.n_with_text,
             "label_fit_seconds": round(fitted_s, 1),
             "fit_seconds": round(time.perf_counter() - t0, 1),
+            # where the fit's time went: encoding item text, each generator's fit without the
+            # label events, the rankers with their gates, each generator's refit (or rebase)
+            "seconds": {
+                "text": round(text_s, 1),
+                "generators": gen_s,
+                "rankers": round(ranked_s - fitted_s, 1),
+                "refit": {g.label: round(g.seconds, 1) for g in self.generators_},
+            },
         }
 
     def _item_text(self, data: TrainState) -> ItemText | None:

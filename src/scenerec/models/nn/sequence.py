@@ -241,10 +241,10 @@ def softmax_loss(
 
 
 # The forward keeps the softmax for the backward when it has at most this many entries (20 MiB
-# of float32); a larger one is recomputed there a block at a time. Measured on this project's
-# 2-core machine (forward + backward, 64 dimensions, 3,416 items): keeping it is 1.1-1.2x faster
-# at 640-1,280 targets, and 1.2-1.4x slower at 2,560-25,600, where writing and reading the
-# softmax through memory costs more than one more cache-sized matrix product per block.
+# of float32); a larger one is recomputed there a block at a time. `benchmarks/softmax.py`
+# (3,416 items, 64 dimensions, 2 cores): from 6,400 targets (the benchmarks' batches) recomputing
+# is 1.2-1.3x faster, since writing and reading the softmax through memory costs more than one
+# more cache-sized matrix product per block; below 2,560 the two runs so far disagree (0.7-1.3x).
 _STORE_ENTRIES = 5 * 2**20
 
 
