@@ -376,17 +376,13 @@ class Trainer:
         return total / max(count, 1)
 
 
-def _smoothed(history: list[dict[str, float]], k: int) -> list[float]:
-    """The validation metric of each epoch averaged over it and the ``k - 1`` before it."""
-    metrics = [row["metric"] for row in history]
-    return [sum(metrics[max(0, t - k + 1) : t + 1]) / min(k, t + 1) for t in range(len(metrics))]
-
-
 def _record(history: list[dict[str, float]], cfg: TrainConfig) -> tuple[float, int]:
-    """The best smoothed validation metric and the 0-based epoch that set it, where a record
-    must beat the one before by more than ``min_delta``."""
+    """The best ``smoothing``-epoch mean validation metric and the 0-based epoch that set it,
+    where a record must beat the one before by more than ``min_delta``."""
+    metrics, k = [row["metric"] for row in history], cfg.smoothing
     best, best_at = -math.inf, 0
-    for t, smooth in enumerate(_smoothed(history, cfg.smoothing)):
+    for t in range(len(metrics)):
+        smooth = sum(metrics[max(0, t - k + 1) : t + 1]) / min(k, t + 1)
         if t == 0 or smooth > best + cfg.min_delta:
             best, best_at = smooth, t
     return best, best_at
