@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field
 
@@ -205,7 +205,20 @@ def run_experiment(
         for proto in cfg.eval.protocols:
             base = strongest_baseline(evals[proto], metric, ours=ours)
             result.comparisons.extend(compare_models(evals[proto], metric, baseline=base))
+            if base is not None and _group_rows(evals[proto][base], COLD) >= MIN_PAIRED_ROWS:
+                result.comparisons.extend(
+                    compare_models(evals[proto], metric, baseline=base, group=COLD)
+                )
     return result
+
+
+# Users cold in the target get their own paired comparison when there are this many of them.
+COLD: Final = "cold_in_target"
+MIN_PAIRED_ROWS: Final = 30
+
+
+def _group_rows(ev: EvalResult, group: str) -> int:
+    return sum(int(r.rows(group).sum()) for r in ev.scenarios.values() if group in r.groups)
 
 
 def train_models(
@@ -241,6 +254,12 @@ def _slug(label: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in label).strip("_")
 
 
+# The sample platform's users new to a scenario: a tenth of those who do not use every scenario
+# end with a first visit to one (``SyntheticConfig.newcomer_fraction``), so that a few hundred
+# test users are cold in their target, enough to compare models on them.
+NEWCOMERS = 0.1
+
+
 def demo_config() -> ExperimentConfig:
     """The built-in sample platform, as ``make demo`` runs it: clean -> encode item text with
     the language model -> fit -> evaluate, in a few minutes on 2 cores: the baselines, then
@@ -258,7 +277,7 @@ def demo_config() -> ExperimentConfig:
     ]
     return ExperimentConfig(
         name="demo",
-        data=DataSpec(source="synthetic"),
+        data=DataSpec(source="synthetic", synthetic={"newcomer_fraction": NEWCOMERS}),
         split=SplitSpec(method="leave-last-out"),
         encoder=EncoderConfig(backend="sentence"),
         models=(

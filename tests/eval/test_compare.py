@@ -34,6 +34,8 @@ def test_compare_finds_the_better_model() -> None:
         compare_results(pop, unpop, "hit@11", group="overlapping")
     rows = compare_models({"pop": pop, "unpop": unpop}, "hit@11")
     assert [(r["a"], r["b"]) for r in rows] == [("unpop", "pop")]
+    cold = compare_models({"pop": pop, "unpop": unpop}, "hit@11", group="cold_in_target")
+    assert [(r["group"], r["n"]) for r in cold] == [("cold_in_target", 300)]
     with pytest.raises(ConfigError, match="metric"):
         compare_results(pop, unpop, "ndcg@5")
     sampled = evaluate(

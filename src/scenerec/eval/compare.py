@@ -136,6 +136,7 @@ def compare_models(
     *,
     baseline: str | None = None,
     scenario: str = ALL,
+    group: str | None = None,
     n_boot: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
@@ -147,6 +148,7 @@ def compare_models(
         metric: ``metric@k`` to compare.
         baseline: the label to compare against (default: the first one).
         scenario: a scenario, or ``"all"``.
+        group: restrict to a user group (e.g. ``cold_in_target``; None: every row).
         n_boot: bootstrap resamples.
         alpha: ``1 - alpha`` interval coverage.
         seed: bootstrap seed.
@@ -170,6 +172,7 @@ def compare_models(
             results[base],
             metric,
             scenario=scenario,
+            group=group,
             n_boot=n_boot,
             alpha=alpha,
             seed=seed,

@@ -235,6 +235,7 @@ def _comparisons_table(result: Mapping[str, Any], protocol: str) -> str | None:
                 str(c.get("b", "B")),
                 str(c.get("metric", "")),
                 str(c.get("scenario", "all")),
+                GROUP_NAMES.get(str(c.get("group", "all")), str(c.get("group", "all"))),
                 f"{int(c.get('n', 0)):,}",
                 _cell(boot.get("mean_diff"), [boot.get("lo"), boot.get("hi")]),
                 _num(boot.get("p_value")),
@@ -249,13 +250,14 @@ def _comparisons_table(result: Mapping[str, Any], protocol: str) -> str | None:
         "B",
         "metric",
         "scenario",
+        "users",
         "paired rows",
         "mean A − B (interval)",
         "bootstrap p",
         "t-test p",
         "Wilcoxon p",
     ]
-    return _table(header, rows, right_from=4)
+    return _table(header, rows, right_from=5)
 
 
 # ---------------------------------------------------------------------------- figures

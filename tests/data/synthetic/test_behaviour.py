@@ -80,3 +80,40 @@ def test_interests_drift_from_start_to_end_mixture() -> None:
     start, end = truth["mixture_start"], truth["mixture_end"]
     assert cos(e, start) > cos(e, end) + 0.2
     assert cos(la, end) > cos(la, start) + 0.2
+
+
+def test_newcomers_end_with_a_first_visit_and_are_cold_in_that_scenario() -> None:
+    from scenerec.data.split import leave_last_out
+
+    base = tiny_data()
+    data = generate(tiny().model_copy(update={"newcomer_fraction": 0.5}))
+    newcomers = data.truth["newcomers"]
+    eligible = [
+        u for u, s in base.truth["user_scenarios"].items() if len(s) < len(tiny().scenarios)
+    ]
+    assert 0.3 * len(eligible) < len(newcomers) <= 0.5 * len(eligible) + 1
+    ev = clean_typed(data)
+    kept = []
+    for user, scenario in newcomers.items():
+        assert scenario not in data.truth["user_scenarios"][user]
+        mine = ev.filter(pl.col(C.USER_ID) == user).sort(C.TIMESTAMP)
+        in_new = mine.filter(pl.col(C.SCENARIO) == scenario)
+        if in_new.height == 0:  # its one row was corrupted into quarantine
+            continue
+        assert in_new.height == 1 and mine[C.SCENARIO][-1] == scenario
+        assert in_new[C.TIMESTAMP][0] > mine[C.TIMESTAMP][-2]
+        kept.append(user)
+    assert len(kept) >= 0.9 * len(newcomers)
+    # Leave-last-out tests each newcomer on the first visit, with nothing of theirs in that
+    # scenario in training: users cold in the target.
+    split = leave_last_out(ev.filter(pl.col(C.TIMESTAMP).is_not_null()), scenario=None)
+    test = split.test.filter(pl.col(C.USER_ID).is_in(kept))
+    assert dict(test.select(C.USER_ID, C.SCENARIO).iter_rows()) == {u: newcomers[u] for u in kept}
+    train = split.train.join(test.select(C.USER_ID, C.SCENARIO), on=[C.USER_ID, C.SCENARIO])
+    assert train.height == 0
+
+
+def test_without_newcomers_the_data_are_unchanged() -> None:
+    data = generate(tiny().model_copy(update={"newcomer_fraction": 0.0}))
+    assert data.truth["newcomers"] == {}
+    assert data.events.equals(tiny_data().events)

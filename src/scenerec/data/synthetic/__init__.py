@@ -28,6 +28,11 @@ How the data is made (all of it vectorised numpy, deterministic for a seed; one 
   The chance to go one step deeper grows with the user's interest in the topic. A ``search``
   event carries a query built from the words of the item the user then clicks (and that item's
   id). ``value`` is the dwell time in seconds of views and clicks.
+* **Newcomers** (``newcomer_fraction``; 0 by default, 0.1 on the sample platform of
+  ``scenerec demo`` and ``examples/sample_platform.yaml``): a share of the users who do not
+  use every scenario end their log with a first visit to a new one (the funnel's first step,
+  an item of their current interests). Left-out last events make them users cold in that
+  scenario, known only from the others through the topics their item text shares.
 * **Bots** fire hundreds of views and clicks on random items seconds apart.
 
 The ground truth (mixtures, bots, malformed rows, ...) is returned in ``SyntheticData.truth``.

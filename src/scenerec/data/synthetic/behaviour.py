@@ -197,6 +197,55 @@ def human_events(
     return EventArrays(e_user, e_item, e_scen, e_beh, e_ts, e_value, e_query)
 
 
+def newcomer_events(
+    rng: np.random.Generator,
+    cfg: SyntheticConfig,
+    items: Items,
+    users: Users,
+    human: EventArrays,
+    span: int,
+) -> tuple[EventArrays, dict[int, int]]:
+    """First visits to a new scenario: ``cfg.newcomer_fraction`` of the humans who do not use
+    every scenario end their log with one event in a scenario they never used before.
+
+    The visit is the first step of that scenario's funnel (a view, or a search that carries
+    the item's words), an item of a topic drawn from the user's end-of-span mixture (or a
+    random topic, as often as ``cfg.noise``), one minute to two days after the user's last
+    event. It is what makes users cold in a scenario: their interests are known only from the
+    others, through the shared topics (which item text expresses).
+
+    Returns:
+        The events, and user index -> the new scenario's index.
+    """
+    behaviors, codes, _, _ = _funnel_tables(cfg.scenarios)
+    n_h = len(users.humans)
+    last_ts = np.full(n_h, -1.0)
+    pos = np.searchsorted(users.humans, human.user)  # position of each event's user in humans
+    np.maximum.at(last_ts, pos, human.ts)
+    t0 = last_ts + rng.uniform(60.0, 2 * DAY, n_h)
+    eligible = ~users.in_scen.all(axis=1) & (last_ts >= 0) & (t0 < span - 1)
+    cand = np.flatnonzero(eligible)
+    k = round(cfg.newcomer_fraction * len(cand))
+    who = np.sort(rng.choice(cand, k, replace=False)) if k else np.zeros(0, np.int64)
+    unused = np.where(users.in_scen[who], 0.0, users.s_weights[None, :])
+    scen = sample_rows(rng, unused)
+    frac = (t0[who] / span)[:, None]
+    mix = (1.0 - frac) * users.m_start[who] + frac * users.m_end[who]
+    topic = sample_rows(rng, mix)
+    noisy = rng.random(k) < cfg.noise
+    topic[noisy] = rng.choice(cfg.n_topics, int(noisy.sum()), p=items.topic_pop)
+    item = items.draw(rng, scen, topic)
+    beh = codes[scen, 0]
+    beh_names = np.array(behaviors)
+    affinity = mix[np.arange(k), topic]
+    dwell_ok = np.isin(beh_names[beh], _DWELL_BEHAVIORS)
+    value = np.where(dwell_ok, rng.lognormal(math.log(20.0) + affinity, 0.8), np.nan)
+    query = _queries(rng, cfg, items, item, beh_names[beh] == "search")
+    user = users.humans[who]
+    events = EventArrays(user, item, scen, beh, t0[who], value, query)
+    return events, dict(zip(user.tolist(), scen.tolist(), strict=True))
+
+
 def _intents(
     rng: np.random.Generator,
     cfg: SyntheticConfig,

@@ -38,6 +38,9 @@ class SyntheticConfig(FrozenConfig):
         drift: how far a mixture moves towards a new topic by the end of the time span (0: not
             at all, 1: completely); varies +-50% per user.
         single_scenario_fraction: share of users active in exactly one scenario.
+        newcomer_fraction: share of the users who do not use every scenario whose last event
+            is a first visit to a scenario they never used (users cold in that scenario; see
+            ``behaviour.newcomer_events``). Adds that many rows beyond ``n_events``.
         scenario_item_fraction: the chance that an item is sold in a given scenario.
         popularity_correlation: correlation of item popularity between scenarios.
         zipf_exponent: popularity of the item at rank r in a scenario is ``r ** -exponent``.
@@ -66,6 +69,7 @@ class SyntheticConfig(FrozenConfig):
     noise: float = Field(0.08, ge=0.0, le=1.0)
     drift: float = Field(0.3, ge=0.0, le=1.0)
     single_scenario_fraction: float = Field(0.35, ge=0.0, le=1.0)
+    newcomer_fraction: float = Field(0.0, ge=0.0, le=1.0)
     scenario_item_fraction: float = Field(0.7, gt=0.0, le=1.0)
     popularity_correlation: float = Field(0.6, ge=0.0, le=1.0)
     zipf_exponent: float = Field(0.9, ge=0.0)
@@ -140,7 +144,10 @@ class SyntheticData:
               user's topic mixture on the first and the last day (linear in between); zero
               rows for bots.
             * ``user_scenarios`` (dict[str, list[str]]): the scenarios each non-bot user uses
-              (a light user may, by chance, have no event in one of them).
+              (a light user may, by chance, have no event in one of them); a newcomer's new
+              scenario is not among them.
+            * ``newcomers`` (dict[str, str]): user id -> the scenario whose first visit is that
+              user's last event (``newcomer_fraction``).
             * ``item_topic`` (dict[str, str]): each item's topic.
             * ``scenario_items`` (dict[str, list[str]]): items sold in each scenario.
             * ``bots`` (list[str]): bot user ids.

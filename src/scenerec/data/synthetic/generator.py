@@ -14,6 +14,7 @@ from scenerec.data.synthetic.behaviour import (
     funnel_behaviors,
     human_events,
     make_users,
+    newcomer_events,
 )
 from scenerec.data.synthetic.catalogue import Items, make_items
 from scenerec.data.synthetic.config import DAY, SyntheticConfig, SyntheticData
@@ -45,15 +46,23 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticData:
     n_bot_events = round(cfg.bot_event_share * cfg.n_events) if n_bots else 0
     target = max(0, cfg.n_events - n_dup - n_bot_events)
     human = human_events(rng, cfg, items, users, target, span)
+    # Newcomers draw from their own stream, so that newcomer_fraction = 0 leaves every other
+    # draw (and so the data of earlier versions) unchanged.
+    first_visits, newcomers = newcomer_events(
+        np.random.default_rng([cfg.seed, 1]), cfg, items, users, human, span
+    )
     behaviors = funnel_behaviors(cfg.scenarios)
     bots = bot_events(
         rng, cfg, np.flatnonzero(users.is_bot), n_bot_events, items.avail, behaviors, span
     )
-    events = _log(rng, cfg, items, users, [human, bots], behaviors, n_dup)
+    parts = [human, first_visits, bots] if newcomers else [human, bots]
+    events = _log(rng, cfg, items, users, parts, behaviors, n_dup)
     events, malformed, iso_rows = corrupt(rng, cfg, events)
     repeat = events.select(~pl.struct(pl.all()).is_first_distinct()).to_series().to_numpy()
     dup_rows = (np.flatnonzero(repeat) + 1).tolist()
     truth = _truth(cfg, users, items, malformed, dup_rows, iso_rows)
+    uid = users.ids.to_list()
+    truth["newcomers"] = {uid[u]: cfg.scenarios[s] for u, s in newcomers.items()}
     logger.info(
         "synthetic: %d events (%d bots, %d malformed, %d duplicates), %d users, %d items",
         events.height,
