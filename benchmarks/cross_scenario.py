@@ -230,6 +230,12 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=5400.0, help="seconds per job")
     ap.add_argument("--update", action="store_true", help="keep other rows of the last JSON")
     ap.add_argument(
+        "--add-seeds",
+        action="store_true",
+        help="with --update: add these seeds' runs to the stored row of the same release, model, "
+        "scope and protocol (same tuned parameters) instead of replacing it",
+    )
+    ap.add_argument(
         "--render",
         action="store_true",
         help="only print the last JSON's tables again (the JSON is left as it is)",
@@ -276,12 +282,18 @@ def main() -> None:
                         text=text,
                         ablation=bool(variant),
                         protocol=protocol,
+                        params=job["tuned"],
                     )
                     results.append(out)
                     _progress(out)
+    keys = ("release", "label", "scope", "ablation", "protocol")
+    if args.add_seeds:
+        if not args.update:
+            raise SystemExit("--add-seeds adds runs to the stored rows: use it with --update")
+        results = [_add_seeds(r, keys) for r in results]
     if args.update or args.render:
-        keys = ("release", "label", "scope", "ablation", "protocol")
         results = merge_previous(NAME, results, keys)
+        data = {**_previous("data"), **data}  # the stored rows of other releases keep their data
     rows, gains = render(results, data if not args.render else _previous("data"))
     if args.render:  # the stored JSON stays as its run wrote it (its protocol, its time)
         return
@@ -337,6 +349,32 @@ def _run_tuning(
                     + yaml.safe_dump(tuned, sort_keys=True),
                     encoding="utf-8",
                 )
+
+
+def _add_seeds(new: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``new``'s runs added, per target, to the stored row with the same ``keys`` (its runs of
+    other seeds kept); a row run with other tuned parameters is an error, not a merge."""
+    old = next(
+        (r for r in _previous("models") or [] if all(r.get(k) == new.get(k) for k in keys)), None
+    )
+    if old is None or new["status"] != "ok" or old["status"] != "ok":
+        return new
+    if old.get("params", {}) != new.get("params", {}):
+        raise SystemExit(
+            f"--add-seeds: {new['label']} [{new['scope']}] on {new['release']} {new['protocol']} "
+            f"ran with other tuned parameters than the stored row; re-run every seed instead"
+        )
+    targets = {}
+    for t, res in new["targets"].items():
+        seeds = {r["seed"] for r in res["runs"]}
+        kept = [r for r in old["targets"].get(t, {}).get("runs", []) if r["seed"] not in seeds]
+        targets[t] = {**res, "runs": sorted(kept + res["runs"], key=lambda r: r["seed"])}
+    return {
+        **new,
+        "targets": targets,
+        "peak_rss_mb": max(old.get("peak_rss_mb", 0), new.get("peak_rss_mb", 0)),
+        "wall_s": old.get("wall_s", 0) + new.get("wall_s", 0),
+    }
 
 
 def _previous(key: str) -> Any:

@@ -21,9 +21,27 @@ from _common import deep_merge  # noqa: E402  (the benchmarks' own merge rule)
 def _rows() -> list[tuple[str, dict[str, Any]]]:
     rows = []
     for path in sorted(CONFIGS.glob("*.yaml")):
+        if path.name.endswith(".tuned.yaml"):  # the tuned values, tested below
+            continue
         for row in yaml.safe_load(path.read_text(encoding="utf-8"))["models"]:
             rows.append((f"{path.stem}:{row['label']}", row))
     return rows
+
+
+def _tuned() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(where, row, tuned params) for every value a ``--tune`` run stored."""
+    out = []
+    for path in sorted(CONFIGS.glob("*.tuned.yaml")):
+        base = path.name.removesuffix(".tuned.yaml")
+        rows = yaml.safe_load((CONFIGS / f"{base}.yaml").read_text(encoding="utf-8"))["models"]
+        by_label = {r["label"]: r for r in rows}
+        for release, labels in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).items():
+            for label, scopes in labels.items():
+                for scope, targets in scopes.items():
+                    for target, params in targets.items():
+                        where = f"{base}:{release}:{label}:{scope}:{target}"
+                        out.append((where, by_label[label], params))
+    return out
 
 
 @pytest.mark.parametrize(("where", "row"), _rows(), ids=[r[0] for r in _rows()])
@@ -36,3 +54,18 @@ def test_benchmark_model_configs_build(where: str, row: dict[str, Any]) -> None:
         variants += [deep_merge(params, {grid_key: v}) for v in values]
     for p in variants:
         build_model(ModelSpec(name=row["model"], label=row["label"], params=p))
+
+
+@pytest.mark.parametrize(("where", "row", "tuned"), _tuned(), ids=[t[0] for t in _tuned()] or None)
+def test_tuned_benchmark_params_build(
+    where: str, row: dict[str, Any], tuned: dict[str, Any]
+) -> None:
+    """A stored tuning result names a row of its config and parameters that row's model takes."""
+    model = build_model(
+        ModelSpec(name=row["model"], label=row["label"], params=deep_merge(row["params"], tuned))
+    )
+    for dotted, value in tuned.items():
+        node: Any = model.config
+        for part in dotted.split("."):
+            node = getattr(node, part)
+        assert node == value, f"{where}: {dotted} did not reach the model's config"

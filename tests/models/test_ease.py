@@ -103,6 +103,23 @@ def test_scope_scenario_keeps_one_block_per_scenario_and_round_trips(tmp_path: P
     )
 
 
+def test_scope_scenario_skips_a_scenario_with_no_events() -> None:
+    """Fitted on one scenario's events (a single-scenario baseline cut from a two-scenario
+    data set) EASE solves that scenario only: the other's items neither cost a Gram matrix nor
+    hit max_items."""
+    rng = np.random.default_rng(1)
+    pairs = [(f"u{u}", f"a{i}", "small") for u in range(30) for i in range(6) if rng.random() < 0.4]
+    pairs += [(f"u{u}", f"b{i:02d}", "big") for u in range(30) for i in range(20)]
+    full = Dataset(_events(pairs))
+    small = full.subset(full.events.filter(pl.col(C.SCENARIO) == "small"))
+    with pytest.raises(ConfigError, match="scenario 'big'"):
+        EASE(EASEConfig(reg=1.0, scope="scenario", max_items=10)).fit(full)
+    model = EASE(EASEConfig(reg=1.0, scope="scenario", max_items=10)).fit(small)
+    assert [small.scenarios[s] for s in model.blocks_] == ["small"]
+    r = model.recommend(RecQuery(user_id="u0", scenario="small"), k=3)
+    assert len(r.item_ids) == 3 and all(i.startswith("a") for i in r.item_ids)
+
+
 def test_too_many_items_is_refused_with_the_fix() -> None:
     data = _random_dataset()
     with pytest.raises(ConfigError, match="scope='scenario'"):

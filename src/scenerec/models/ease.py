@@ -69,6 +69,8 @@ class EASE(OnlineMixin[EASEConfig]):
             for s, scen in enumerate(data.scenarios):
                 items = data.items_of_scenario(s)
                 Xs = data.matrix(s, binary=True)
+                if Xs.nnz == 0:  # a scenario known from the catalog only: nothing to learn
+                    continue
                 self.blocks_[s] = (items, self._solve(Xs, items, f"scenario {scen!r}"))
         self.fit_info["fit_seconds"] = time.perf_counter() - t0
 
