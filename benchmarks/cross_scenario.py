@@ -80,6 +80,7 @@ def _params(job: dict[str, Any], key: str) -> dict[str, Any]:
 def _tune(job: dict[str, Any]) -> dict[str, Any]:
     import polars as pl
 
+    from scenerec.errors import ConfigError
     from scenerec.tune import DEFAULT_SPACES, tune_model
 
     spec = BenchModel(**job["spec"])
@@ -92,16 +93,22 @@ def _tune(job: dict[str, Any]) -> dict[str, Any]:
     for key in keys:
         train = src.train if key == "all" else src.train.filter(pl.col("scenario") == key)
         valid = src.valid if key == "all" else src.valid.filter(pl.col("scenario") == key)
-        res = tune_model(
-            spec.spec(job.get("overrides", {})),
-            ds.subset(train),
-            valid,
-            trials=job["trials"],
-            space=DEFAULT_SPACES[spec.model],
-            seed=job["seed"],
-            options=fit_options(),
-            scenarios=None if key == "all" else [key],
-        )
+        try:
+            res = tune_model(
+                spec.spec(job.get("overrides", {})),
+                ds.subset(train),
+                valid,
+                trials=job["trials"],
+                space=DEFAULT_SPACES[spec.model],
+                seed=job["seed"],
+                options=fit_options(),
+                scenarios=None if key == "all" else [key],
+            )
+        except ConfigError as e:  # this target does not suit the row; the others are tuned
+            if key == "all":
+                raise
+            print(f"[tune {spec.label} {key}] skipped: {e}", file=sys.stderr)
+            continue
         out[key] = {"best": _flat(res.trials, res.best_value), "trials": res.trials}
     return {"tuned": out}
 
@@ -112,6 +119,8 @@ def _flat(trials: list[dict[str, Any]], best: float) -> dict[str, Any]:
 
 
 def _eval(job: dict[str, Any]) -> dict[str, Any]:
+    from scenerec.errors import ConfigError
+
     spec = BenchModel(**job["spec"])
     src = load_source(job["source"])
     ds = _dataset(src)
@@ -122,7 +131,13 @@ def _eval(job: dict[str, Any]) -> dict[str, Any]:
             model = make_model(spec, {**_params(job, key), "seed": seed})
             fit_data = ds.subset(events, name=f"{src.name}:{job['scope']}")
             t0 = time.perf_counter()
-            model.fit(fit_data, options=fit_options())
+            try:
+                model.fit(fit_data, options=fit_options())
+            except ConfigError as e:  # this target's data do not suit the row (EASE's max_items)
+                if job["scope"] != "target":
+                    raise
+                out.setdefault("skipped", {})[key] = f"ConfigError: {e}"
+                continue
             fit_s = time.perf_counter() - t0
             info = getattr(model, "fit_info", {}) or {}
             train_info = info.get("train", {}) if isinstance(info.get("train"), dict) else {}
@@ -394,6 +409,7 @@ def _progress(out: dict[str, Any]) -> None:
             f"{t} NDCG@10 {pm([r['full']['all']['ndcg@10'] for r in res['runs']])}"
             for t, res in out["targets"].items()
         ]
+        parts += [f"{t} skipped ({why})" for t, why in out.get("skipped", {}).items()]
         msg = "; ".join(parts)
     else:
         msg = f"{out['status']}: {out.get('reason', '')}"

@@ -3,8 +3,9 @@
 Gains per target (NDCG@10, full ranking, mean over seeds): the flagship (CrossScenarioRanker on
 all scenarios, with text) against the best *baseline* (any row that is not one of scenerec's own
 models, any scope), for all test users, for users cold in the target (cold protocol), and on new
-items (new-item protocol); the flagship's text vs id-only; ScenarioFusion against the
-single-scenario models it fuses.
+items (new-item protocol); the flagship's text vs id-only; ScenarioFusion against the best
+single-scenario model and against single-scenario ALS, the factor model whose per-scenario user
+vectors it fuses.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from _common import align_rows, markdown_table, mean_std, pm, print_table
+from cross_scenario_data import degenerate
 
 FLAGSHIP = "cross_scenario_ranker"
 OWN = {"fusion", "cross_scenario_transformer", FLAGSHIP}
@@ -23,8 +25,22 @@ def _name(o: dict[str, Any]) -> str:
     return f"{o['label']} [{o['scope']}{', no text' if o.get('ablation') else ''}]"
 
 
+def _degenerate(o: dict[str, Any], t: str) -> str | None:
+    """Why a stored row must not count (rows of runs from before the check was made, merged
+    by ``--update``, are checked again here), or ``None``."""
+    for r in o["targets"][t]["runs"]:
+        if "full" not in r:
+            continue
+        why = degenerate(r, {"epochs_run": r.get("epochs"), "stopped": r.get("stopped")})
+        if why is not None:
+            return f"degenerate (seed {r.get('seed')}): {why}"
+    return None
+
+
 def _nd(o: dict[str, Any] | None, t: str, group: str = "all", proto: str = "full") -> float:
     if o is None or o.get("status") != "ok" or t not in o.get("targets", {}):
+        return float("nan")
+    if _degenerate(o, t) is not None:
         return float("nan")
     # rows of older runs (merged by --update) may lack a protocol or group: NaN, never a crash
     runs = o["targets"][t]["runs"]
@@ -45,8 +61,17 @@ def _rows(
             "protocol": protocol,
             "model": _name(o),
         }
+        if t in o.get("skipped", {}):  # the row ran, but this target did not suit it
+            row["NDCG@10"] = f"skipped: {o['skipped'][t][:80]}"
+            rows.append(row)
+            continue
         if o["status"] != "ok" or t not in o.get("targets", {}):
             row["NDCG@10"] = f"{o['status']}: {str(o.get('reason', 'not run'))[:80]}"
+            rows.append(row)
+            continue
+        why = _degenerate(o, t)
+        if why is not None:
+            row["NDCG@10"] = f"failed: {why}"[:90]
             rows.append(row)
             continue
         runs = o["targets"][t]["runs"]
@@ -120,6 +145,7 @@ def _gains(results: list[dict[str, Any]], release: str, t: str) -> dict[str, Any
     fusion = one("warm", "fusion", scope="all", ablation=False)
     singles = [o for o in pick("warm", scope="target") if o["model"] not in OWN]
     best_single = best(singles)
+    als_single = one("warm", "als", scope="target")  # the factor model whose vectors it fuses
     return {
         "release": release,
         "target": t,
@@ -134,6 +160,7 @@ def _gains(results: list[dict[str, Any]], release: str, t: str) -> dict[str, Any
         "new items: text / id-only": f"{_nd(new_flag, t, 'new_items'):.4f} / "
         f"{_nd(new_ids, t, 'new_items'):.4f}",
         "fusion vs best single": _fmt(_gain(_nd(fusion, t), _nd(best_single, t))),
+        "fusion vs ALS [target]": _fmt(_gain(_nd(fusion, t), _nd(als_single, t))),
         "goal >= +10%": "n/a" if g != g else str(g >= GOAL_GAIN),
         "goal never < -5%": "n/a" if g != g else str(g >= GOAL_FLOOR),
     }

@@ -78,10 +78,11 @@ class EASE(OnlineMixin[EASEConfig]):
         """``B`` for the columns ``items`` of ``X``: (len(items), len(items)) float32."""
         n = len(items)
         if n > self.config.max_items:
+            fix = "use scope='scenario', filter" if self.config.scope == "all" else "filter"
             raise ConfigError(
                 f"EASE over {what} needs a {n} x {n} Gram matrix (~{24 * n * n / 2**30:.1f} GiB); "
-                f"max_items is {self.config.max_items}. Fix: use scope='scenario', filter rare "
-                "items, or raise EASEConfig.max_items"
+                f"max_items is {self.config.max_items}. Fix: {fix} rare items, or raise "
+                "EASEConfig.max_items"
             )
         Xi = X[:, items].astype(np.float64)
         G = (Xi.T @ Xi).toarray()
