@@ -23,7 +23,11 @@ target), cut-off 10; groups: all test users, ``overlapping``, ``cold_in_target``
 
     .venv/bin/python benchmarks/cross_scenario.py [--tune 12] [--seeds 0 1 2] [--models ...]
         [--releases food-kitchen,art-office] [--release NAME=DIR] [--source NAME=DIR]
-        [--scenarios A,B] [--protocols warm,cold,new_items] [--quick] [--update] [--render]
+        [--scenarios A,B] [--protocols warm,cold,new_items] [--quick] [--update [--add-seeds]]
+        [--render]
+
+A target a row does not suit (EASE beyond ``max_items``) is skipped with the reason, the row's
+other targets run; ``--add-seeds`` adds a run's seeds to the stored rows instead of replacing them.
 """
 
 from __future__ import annotations
