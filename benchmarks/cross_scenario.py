@@ -309,11 +309,12 @@ def main() -> None:
     if args.add_seeds:
         if not args.update:
             raise SystemExit("--add-seeds adds runs to the stored rows: use it with --update")
-        results = [_add_seeds(r, keys) for r in results]
+        stored = _previous("models") or []
+        results = [_add_seeds(r, stored, keys) for r in results]
     if args.update or args.render:
         results = merge_previous(NAME, results, keys)
         data = {**_previous("data"), **data}  # the stored rows of other releases keep their data
-    rows, gains = render(results, data if not args.render else _previous("data"))
+    rows, gains = render(results, data)
     if args.render:  # the stored JSON stays as its run wrote it (its protocol, its time)
         return
     write_json(
@@ -326,7 +327,7 @@ def main() -> None:
                 "ranking": f"full (train items excluded) and sampled ({N_NEGATIVES} negatives)",
                 "quick": args.quick,
             },
-            "data": data if not args.render else _previous("data"),
+            "data": data,
             "models": results,
             "table": rows,
             "gains": gains,
@@ -370,12 +371,12 @@ def _run_tuning(
                 )
 
 
-def _add_seeds(new: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
-    """``new``'s runs added, per target, to the stored row with the same ``keys`` (its runs of
-    other seeds kept); a row run with other tuned parameters is an error, not a merge."""
-    old = next(
-        (r for r in _previous("models") or [] if all(r.get(k) == new.get(k) for k in keys)), None
-    )
+def _add_seeds(
+    new: dict[str, Any], stored: list[dict[str, Any]], keys: tuple[str, ...]
+) -> dict[str, Any]:
+    """``new``'s runs added, per target, to the ``stored`` row with the same ``keys`` (its runs
+    of other seeds kept); a row run with other tuned parameters is an error, not a merge."""
+    old = next((r for r in stored if all(r.get(k) == new.get(k) for k in keys)), None)
     if old is None or new["status"] != "ok" or old["status"] != "ok":
         return new
     if old.get("params", {}) != new.get("params", {}):
