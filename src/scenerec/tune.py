@@ -100,7 +100,13 @@ DEFAULT_SPACES: dict[str, dict[str, Space]] = {
         "dropout": _f(0.05, 0.5, log=False),
         "id_dropout": _f(0.0, 0.6, log=False),
     },
-    "fusion": {"half_life_days": _f(1.0, 365.0), "train.lr": _f(3e-4, 1e-2)},
+    # ScenarioFusion: its base factor model (the vectors it fuses) and the weights' step size
+    "fusion": {
+        "base.factors": _c(32, 64, 128, 256),
+        "base.regularization": _f(0.01, 100.0),
+        "base.alpha": _f(0.1, 20.0),
+        "train.lr": _f(0.005, 0.2),
+    },
     "cross_scenario_ranker": {
         "ranker.learning_rate": _f(0.01, 0.2),
         "ranker.num_leaves": _i(7, 127, log=True),

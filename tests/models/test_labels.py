@@ -58,3 +58,30 @@ def test_hide_item_holds_out_every_event_on_the_label_item() -> None:
     assert _kept_items(lab.keep, 1) == [7, 7]  # no label: nothing held out
     assert _kept_items(lab.keep, 2) == [9]
     assert lab.cold[TARGET].tolist() == [False, True]  # user 2 has no target event left
+
+
+def test_new_share_holds_out_every_event_on_the_new_label_items() -> None:
+    lab = draw_labels(H, [TARGET], max_users=None, cold_share=0.0, seed=0, new_share=1.0)
+    # every label item (5, 7, 8) is new: nobody keeps an event on it
+    assert lab.new[TARGET].all()
+    kept = H.item_idx[lab.keep]
+    assert not np.isin(kept, lab.items[TARGET]).any()
+    # user 1 only ever had item 7: no label; users 0 and 2 keep their other items
+    assert lab.users[TARGET].tolist() == [0, 2]
+    assert _kept_items(lab.keep, 0) == [6]
+    assert _kept_items(lab.keep, 2) == [9]
+    assert lab.cold[TARGET].tolist() == [False, True]
+
+
+def test_a_new_item_share_leaves_the_other_items_untouched() -> None:
+    # 40 users, each with their own target item twice and a shared item elsewhere
+    users = [[(100, OTHER), (i, TARGET), (i, TARGET)] for i in range(40)]
+    h = _histories(users)
+    lab = draw_labels(h, [TARGET], max_users=None, cold_share=0.0, seed=3, new_share=0.25)
+    new = lab.items[TARGET][lab.new[TARGET]]
+    assert len(new) == 10  # a quarter of the 40 distinct label items
+    on_new = np.isin(h.item_idx, new)
+    assert not lab.keep[on_new].any()
+    # the others lose only their label event (the newest), as without new items
+    assert lab.keep[~on_new].sum() == 40 + 30
+    assert lab.cold[TARGET].tolist() == lab.new[TARGET].tolist()

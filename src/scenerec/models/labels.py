@@ -10,11 +10,16 @@ Recommendations and evaluation leave out the items a user already has, so a labe
 one of them (a purchase after a view of the same item) teaches the wrong task: with
 ``hide_item`` every event of the user on the label's item is held out with it, and the label is
 an item new to the user, as the items a model is judged on are.
+
+Items new to the catalogue (known by their text only) are never a label unless some are made
+so: with ``new_share``, that share of a target's distinct label items loses every event, by
+every user, and the labels on them teach a ranker when text alone should bring an item
+forward (otherwise it learns that an item nobody has used is never the answer).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,13 +42,16 @@ class Labels:
         keep: (n_events,) False at every held-out event (the generators fit on the rest).
         users: target scenario -> (n,) label users, sorted.
         items: target scenario -> (n,) their held-out item.
-        cold: target scenario -> (n,) True where the user's whole target history is held out.
+        cold: target scenario -> (n,) True where the user has no target event left.
+        new: target scenario -> (n,) True where the held-out item is one of the target's
+            label-new items (every event on it held out: known by its text only).
     """
 
     keep: BoolArray
     users: dict[int, IdxArray]
     items: dict[int, IdxArray]
     cold: dict[int, BoolArray]
+    new: dict[int, BoolArray] = field(default_factory=dict)
 
     def count(self, target: int) -> int:
         return len(self.users.get(target, ()))
@@ -57,47 +65,62 @@ def draw_labels(
     cold_share: float,
     seed: int,
     hide_item: bool = False,
+    new_share: float = 0.0,
 ) -> Labels:
     """Draw label users and held-out events for every target scenario (see the module;
-    ``hide_item``: also hold out the user's other events on the label's item)."""
+    ``hide_item``: also hold out the user's other events on the label's item; ``new_share``:
+    that share of the distinct label items loses every event, by every user)."""
     rng = np.random.default_rng([seed, 7_001])
     owner = h.owners()
     total = h.lengths()
+    n_items = int(h.item_idx.max()) + 1 if h.n_events else 1
     keep = np.ones(h.n_events, bool)
     users: dict[int, IdxArray] = {}
     items: dict[int, IdxArray] = {}
-    cold: dict[int, BoolArray] = {}
+    new_items: dict[int, IdxArray] = {}
     for t in targets:
         in_t = h.scenario_idx == t
         n_t = np.bincount(owner[in_t], minlength=h.n_users)
         # the newest event in t of every user (events are time-ordered within a user)
         newest = np.full(h.n_users, -1, np.int64)
         newest[owner[in_t]] = np.flatnonzero(in_t)
-        warm_ok = (n_t >= 1) & (total >= 2)
-        chosen = np.flatnonzero(warm_ok)
+        chosen = np.flatnonzero((n_t >= 1) & (total >= 2))
         if max_users is not None and len(chosen) > max_users:
             chosen = np.sort(rng.choice(chosen, size=max_users, replace=False))
         # cold: every target event hidden, so the user needs events elsewhere
         can_cold = (total[chosen] - n_t[chosen]) >= 1
         is_cold = can_cold & (rng.random(len(chosen)) < cold_share)
-        keep[newest[chosen[~is_cold]]] = False
-        hide_all = np.isin(owner, chosen[is_cold]) & in_t
-        keep[hide_all] = False
-        users[t] = chosen
-        items[t] = h.item_idx[newest[chosen]]
-        cold[t] = is_cold
+        label_item = h.item_idx[newest[chosen]]
+        own = np.zeros(h.n_events, bool)  # events held out for the sake of a label user
+        own[newest[chosen[~is_cold]]] = True
+        own |= np.isin(owner, chosen[is_cold]) & in_t
         if hide_item and len(chosen):
-            n_items = int(h.item_idx.max()) + 1
-            event_keys = owner * n_items + h.item_idx
-            hidden = np.isin(event_keys, chosen * n_items + items[t])
-            keep[hidden] = False
-            # a user left with no event at all is no label (new users get the fallback)
-            empty = np.bincount(owner[keep], minlength=h.n_users)[chosen] == 0
-            keep[(hidden | hide_all) & np.isin(owner, chosen[empty])] = True
-            users[t], items[t] = chosen[~empty], items[t][~empty]
-            # a user whose target events were all on that item is now cold there too
-            cold[t] = np.bincount(owner[in_t & keep], minlength=h.n_users)[users[t]] == 0
-    return Labels(keep=keep, users=users, items=items, cold=cold)
+            own |= np.isin(owner * n_items + h.item_idx, chosen * n_items + label_item)
+        distinct = np.unique(label_item)
+        n_new = round(len(distinct) * new_share)
+        new_items[t] = (
+            np.sort(rng.choice(distinct, size=n_new, replace=False)) if n_new else distinct[:0]
+        )
+        on_new = np.isin(h.item_idx, new_items[t])
+        keep &= ~own & ~on_new
+        # a user left with no event at all is no label (new users get the fallback): what was
+        # held out for them comes back, except events on label-new items
+        empty = np.bincount(owner[keep], minlength=h.n_users)[chosen] == 0
+        keep[own & ~on_new & np.isin(owner, chosen[empty])] = True
+        users[t], items[t] = chosen[~empty], label_item[~empty]
+    # a later target's new items may leave an earlier target's label user with nothing: drop
+    # such users; whoever has no target event left (all held out, or all on the label's item
+    # or on new items) is cold there
+    left = np.bincount(owner[keep], minlength=h.n_users)
+    cold: dict[int, BoolArray] = {}
+    new: dict[int, BoolArray] = {}
+    for t in targets:
+        ok = left[users[t]] > 0
+        users[t], items[t] = users[t][ok], items[t][ok]
+        in_t = (h.scenario_idx == t) & keep
+        cold[t] = np.bincount(owner[in_t], minlength=h.n_users)[users[t]] == 0
+        new[t] = np.isin(items[t], new_items[t])
+    return Labels(keep=keep, users=users, items=items, cold=cold, new=new)
 
 
 def split_labels(
@@ -108,6 +131,7 @@ def split_labels(
     seed: int,
     tag: str,
     hide_item: bool = False,
+    new_share: float = 0.0,
 ) -> tuple[list[int], Labels, TrainState]:
     """The target scenarios (those with items), their labels (``draw_labels``) and the
     training state without the held-out events (what a model fits on before it learns from the
@@ -120,6 +144,7 @@ def split_labels(
         cold_share=cold_share,
         seed=seed,
         hide_item=hide_item,
+        new_share=new_share,
     )
     return targets, labels, data.subset(labels.keep, tag=tag)
 

@@ -21,7 +21,9 @@ class GeneratorSpec(FrozenConfig):
     Attributes:
         model: a registered model name (``itemknn``, ``als``, ``sasrec``...), or ``text`` for the
             language-model similarity between the user's history and item text.
-        params: the model's config as plain data.
+        params: the model's config as plain data; for ``text``, ``{"items": "new"}`` scores only
+            the target's items without an event there (new items, known by their text only),
+            so that some always reach the candidates.
         scope: ``all`` fits one model on every scenario's events (a user cold in the target is
             scored from their other scenarios); ``target`` fits one model per target scenario on
             that scenario's events only.
@@ -33,7 +35,8 @@ class GeneratorSpec(FrozenConfig):
             ``False`` the model fitted without the ranker's label events is kept and only
             reads the full histories (``rebase``: right for a costly sequence model, whose
             scores come from the histories it reads).
-        label: the name used in features and explanations (default ``model[scope]``).
+        label: the name used in features and explanations (default ``model[scope]``;
+            ``text[new]`` for the text generator over new items).
     """
 
     model: str
@@ -45,10 +48,29 @@ class GeneratorSpec(FrozenConfig):
     refit: bool = True
     label: str | None = None
 
+    @model_validator(mode="after")
+    def _check_text(self) -> GeneratorSpec:
+        if self.model == "text" and set(self.params) - {"items"}:
+            raise ConfigError(
+                f"the text generator takes only params.items ('all' or 'new'), got "
+                f"{sorted(self.params)}; remove the others"
+            )
+        if self.model == "text" and self.params.get("items", "all") not in ("all", "new"):
+            raise ConfigError(
+                f"text generator params.items is {self.params['items']!r}; use 'all' (every "
+                "item of the target) or 'new' (only items without an event there)"
+            )
+        return self
+
+    @property
+    def new_items_only(self) -> bool:
+        return self.model == "text" and self.params.get("items") == "new"
+
     @property
     def display(self) -> str:
         recent = "" if self.window is None else f",last {self.window}"
-        return self.label or f"{self.model}[{self.scope}{recent}]"
+        scope = "new" if self.new_items_only else self.scope
+        return self.label or f"{self.model}[{scope}{recent}]"
 
 
 class RankerConfig(FrozenConfig):
@@ -102,10 +124,12 @@ _TEXT_MODELS: dict[str, dict[str, Any]] = {
 def default_generators() -> tuple[GeneratorSpec, ...]:
     """Co-occurrence within and across scenarios, a factor model, a sequence model over the
     mixed history and language-model similarity: each is strong on some data, and the ranker
-    learns which to trust for which users. Three more carry users cold in the target (their
-    target history empty): CMF's user factors shared by every scenario, EMCDR's mapping of a
-    user's factors from their other scenarios, and ScenarioFusion's learned weighting of the
-    user's per-scenario factor and text interest vectors (the cold rows' best baselines).
+    learns which to trust for which users; the same similarity over the target's items without
+    an event brings new items (known by their text only) into the candidates. Three more carry
+    users cold in the target (their target history empty): CMF's user factors shared by every
+    scenario, EMCDR's mapping of a user's factors from their other scenarios, and
+    ScenarioFusion's learned weighting of the user's per-scenario factor and text interest
+    vectors (the cold rows' best baselines).
     The two that train on a time budget (the sequence model and ScenarioFusion) are fitted
     once, without the ranker's label events, and then read the full histories (``refit:
     false``): refitting them would double the costliest part of the fit for a few thousand
@@ -127,6 +151,7 @@ def default_generators() -> tuple[GeneratorSpec, ...]:
             label="sequence[all]",
         ),
         GeneratorSpec(model="text", scope="all", candidates=50),
+        GeneratorSpec(model="text", params={"items": "new"}, scope="all", candidates=20),
         GeneratorSpec(model="cmf", params=_CMF, scope="all", candidates=50),
         GeneratorSpec(model="emcdr", params={"factors": 32}, scope="all", candidates=50),
         GeneratorSpec(
@@ -157,6 +182,9 @@ class CrossScenarioRankerConfig(ModelConfig):
         ranker also learns to serve users cold in the target from their other scenarios.
     cold_gate_users: held-out cold label users a target needs before users cold there get a
         plan of their own (ranker or best generator on them); with fewer, the target's plan.
+    new_item_share: share of a target's distinct label items whose every event is held out
+        while the ranker learns, so that it sees new items (known by their text only) as
+        answers and learns when their text should bring them forward; ``0``: never.
     repeats: whether the ranker learns to recommend items the user already has (repeat
         consumption: groceries, music played again). ``False`` (the default, as recommendations
         and evaluation leave a user's items out): a label user's every event on the held-out
@@ -172,6 +200,7 @@ class CrossScenarioRankerConfig(ModelConfig):
     label_users: int | None = Field(default=8_000, ge=10)
     cold_share: float = Field(default=0.2, ge=0, lt=1)
     cold_gate_users: int = Field(default=100, ge=1)
+    new_item_share: float = Field(default=0.1, ge=0, lt=1)
     repeats: bool = False
 
     @model_validator(mode="after")

@@ -85,8 +85,10 @@ def build_candidates(
     for gen in generators:
         scores, silent = gen.scores(batch, target, items)
         scores = np.where(np.isfinite(scores), scores, -np.inf).astype(np.float32)
-        rank = _ranks(scores)
-        union |= (rank < min(gen.spec.candidates, m)) & ~silent[:, None]
+        # an item the generator does not score (-inf) is none of its candidates and ranks last
+        scored_here = scores > -np.inf
+        rank = np.where(scored_here, _ranks(scores), np.float32(min(RANK_DEPTH, m)))
+        union |= (rank < min(gen.spec.candidates, m)) & ~silent[:, None] & scored_here
         scored.append((scores, rank, silent))
         rank_sum += np.where(silent[:, None], np.float32(0.0), rank)
         with_signal += ~silent
@@ -96,8 +98,10 @@ def build_candidates(
         finite = np.isfinite(scores)
         top = np.max(np.where(finite, scores, -np.inf), axis=1)
         top = np.where(np.isfinite(top), top, 0.0)
-        s = np.where(finite[rows, cols], scores[rows, cols], -1e6)
-        feats.append(np.stack([s, s - top[rows], np.log1p(rank[rows, cols]), silent[rows]], axis=1))
+        hit = finite[rows, cols]
+        s = np.where(hit, scores[rows, cols], -1e6)
+        gap = np.where(hit, s - top[rows], -1e6)
+        feats.append(np.stack([s, gap, np.log1p(rank[rows, cols]), silent[rows]], axis=1))
     h = batch.histories()
     owner = h.owners()
     in_t = h.scenario_idx == target

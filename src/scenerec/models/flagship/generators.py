@@ -54,7 +54,11 @@ class Generator:
         model and NaN for the text scorer."""
         if self.text is not None:
             s = self.text.scores(batch, target, items)
+            # silent: the user has no text evidence (not: the target has no new item now)
             silent = np.isnan(s).all(axis=1) if s.shape[1] else np.zeros(len(batch), bool)
+            if self.spec.new_items_only:  # only items without an event in the target
+                used = batch.train.popularity_of(None if target < 0 else target)[items] > 0
+                s[:, used] = np.nan
             return s, np.asarray(silent, bool)
         model = self.models.get(ALL if self.spec.scope == "all" else target)
         if model is None:  # a target the generator has no model for (no events there)

@@ -9,7 +9,9 @@ and ScenarioFusion, which carry users cold in the target) each propose their bes
 LightGBM LambdaRank model per target scenario orders the union, reading each generator's score and
 rank, how cold the user is in the target, item popularity and text similarities. The ranker
 learns from the training data itself: a sample of users lends their newest event in the target
-(some their whole target history, to imitate users cold in the target); the generators fit
+(some their whole target history, to imitate users cold in the target; for some, their
+label is an item whose every event is held out, to imitate new items known by their text
+only); the generators fit
 without those events, the ranker learns to put them first, then the generators refit on
 everything. Robust by design: where the ranker does not beat the best single generator on
 held-out label users by more than one standard error, that generator ranks the target alone
@@ -73,6 +75,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             seed=self.seed,
             tag="ranker labels",
             hide_item=not cfg.repeats,
+            new_share=cfg.new_item_share,
         )
         specs = cfg.effective_generators()
         gens = fit_generators(
@@ -152,7 +155,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         # The gate: full-ranking NDCG@10 of the held-out label users, ranker vs each generator,
         # over all of them and apart for those cold in the target.
         gains = self._gate(gens, ranker, part, t, users[valid], items[valid])
-        is_cold = cold[valid]
+        is_cold, is_new = cold[valid], labels.new[t][valid]
         cold_gains = {k: v[is_cold] for k, v in gains.items()}
         ndcg = {k: float(v.mean()) if len(v) else 0.0 for k, v in gains.items()}
         cold_ndcg = {k: float(v.mean()) if len(v) else 0.0 for k, v in cold_gains.items()}
@@ -174,6 +177,11 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             "cold_ranker_vs_best": cold_versus,
             "valid_cold_users": n_cold,
             "valid_cold_ndcg@10": {k: round(v, 4) for k, v in cold_ndcg.items()},
+            "new_item_label_users": int(labels.new[t].sum()),
+            "valid_new_item_users": int(is_new.sum()),
+            "valid_new_item_ndcg@10": {
+                k: round(float(v[is_new].mean()), 4) for k, v in gains.items() if is_new.any()
+            },
         }
 
     def _ranking_set(
