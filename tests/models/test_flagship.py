@@ -308,6 +308,14 @@ def test_new_items_known_by_their_text_are_candidates_and_label_answers(shop: Da
     assert not silent.all()
     assert np.isfinite(scores[~silent][:, is_new]).all()
     assert np.isnan(scores[:, ~is_new]).all()
+    # without text a new item cannot be told from any other: no new-item labels
+    ids = _light(generators=gens, new_item_share=0.2, encoder=None)
+    assert (
+        CrossScenarioRanker(ids)
+        .fit(ds, options=ONE)
+        .fit_info["targets"]["web"]["new_item_label_users"]
+        == 0
+    )
     with pytest.raises(ConfigError, match=r"'all'.*or 'new'"):
         GeneratorSpec.from_dict({"model": "text", "params": {"items": "fresh"}})
     with pytest.raises(ConfigError, match=r"only params\.items"):

@@ -85,3 +85,15 @@ def test_a_new_item_share_leaves_the_other_items_untouched() -> None:
     # the others lose only their label event (the newest), as without new items
     assert lab.keep[~on_new].sum() == 40 + 30
     assert lab.cold[TARGET].tolist() == lab.new[TARGET].tolist()
+
+
+def test_new_items_are_drawn_from_the_less_used_half_of_the_target() -> None:
+    # 40 label items used once each, except item 0, which 30 more users had before their label
+    users = [[(100, OTHER), (i, TARGET)] for i in range(10)]
+    users += [[(0, TARGET), (20 + j, TARGET)] for j in range(30)]
+    h = _histories(users)
+    lab = draw_labels(h, [TARGET], max_users=None, cold_share=0.0, seed=1, new_share=0.5)
+    new = set(lab.items[TARGET][lab.new[TARGET]].tolist())
+    assert len(new) == 20
+    assert 0 not in new  # the popular item keeps its events (all but user 0's label)
+    assert lab.keep[h.item_idx == 0].sum() == 30

@@ -12,8 +12,9 @@ one of them (a purchase after a view of the same item) teaches the wrong task: w
 an item new to the user, as the items a model is judged on are.
 
 Items new to the catalogue (known by their text only) are never a label unless some are made
-so: with ``new_share``, that share of a target's distinct label items loses every event, by
-every user, and the labels on them teach a ranker when text alone should bring an item
+so: with ``new_share``, that share of a target's distinct label items (drawn among the less
+used half of the target's items, so that the generators lose few events) loses every event,
+by every user, and the labels on them teach a ranker when text alone should bring an item
 forward (otherwise it learns that an item nobody has used is never the answer).
 """
 
@@ -69,12 +70,14 @@ def draw_labels(
 ) -> Labels:
     """Draw label users and held-out events for every target scenario (see the module;
     ``hide_item``: also hold out the user's other events on the label's item; ``new_share``:
-    that share of the distinct label items loses every event, by every user)."""
+    that share of the distinct label items, drawn among the less used half of the target's
+    items, loses every event, by every user)."""
     rng = np.random.default_rng([seed, 7_001])
     owner = h.owners()
     total = h.lengths()
     n_items = int(h.item_idx.max()) + 1 if h.n_events else 1
     keep = np.ones(h.n_events, bool)
+    used = np.bincount(h.item_idx, minlength=n_items)  # events per item
     users: dict[int, IdxArray] = {}
     items: dict[int, IdxArray] = {}
     new_items: dict[int, IdxArray] = {}
@@ -97,10 +100,11 @@ def draw_labels(
         if hide_item and len(chosen):
             own |= np.isin(owner * n_items + h.item_idx, chosen * n_items + label_item)
         distinct = np.unique(label_item)
-        n_new = round(len(distinct) * new_share)
-        new_items[t] = (
-            np.sort(rng.choice(distinct, size=n_new, replace=False)) if n_new else distinct[:0]
-        )
+        # new items come from the less used half of the target's items: few events are lost
+        # to the generators (those not refitted never learn the items made new)
+        tail = distinct[used[distinct] <= np.median(used[np.unique(h.item_idx[in_t])])]
+        n_new = min(round(len(distinct) * new_share), len(tail))
+        new_items[t] = np.sort(rng.choice(tail, size=n_new, replace=False)) if n_new else tail[:0]
         on_new = np.isin(h.item_idx, new_items[t])
         keep &= ~own & ~on_new
         # a user left with no event at all is no label (new users get the fallback): what was

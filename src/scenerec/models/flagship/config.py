@@ -184,7 +184,8 @@ class CrossScenarioRankerConfig(ModelConfig):
         plan of their own (ranker or best generator on them); with fewer, the target's plan.
     new_item_share: share of a target's distinct label items whose every event is held out
         while the ranker learns, so that it sees new items (known by their text only) as
-        answers and learns when their text should bring them forward; ``0``: never.
+        answers and learns when their text should bring them forward; ``0``: never (nor
+        without item text, where a new item cannot be told from any other).
     repeats: whether the ranker learns to recommend items the user already has (repeat
         consumption: groceries, music played again). ``False`` (the default, as recommendations
         and evaluation leave a user's items out): a label user's every event on the held-out

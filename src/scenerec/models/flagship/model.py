@@ -75,7 +75,8 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             seed=self.seed,
             tag="ranker labels",
             hide_item=not cfg.repeats,
-            new_share=cfg.new_item_share,
+            # without text a new item cannot be told from any other: no new-item labels
+            new_share=cfg.new_item_share if self.text_ is not None else 0.0,
         )
         specs = cfg.effective_generators()
         gens = fit_generators(
