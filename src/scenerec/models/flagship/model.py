@@ -9,11 +9,10 @@ and ScenarioFusion, which carry users cold in the target) each propose their bes
 LightGBM LambdaRank model per target scenario orders the union, reading each generator's score and
 rank, how cold the user is in the target, item popularity and text similarities. The ranker
 learns from the training data itself: a sample of users lends their newest event in the target
-(some their whole target history, to imitate users cold in the target; for some, their
-label is an item whose every event is held out, to imitate new items known by their text
-only); the generators fit
-without those events, the ranker learns to put them first, then the generators refit on
-everything. Robust by design: where the ranker does not beat the best single generator on
+(some their whole target history, to imitate users cold in the target; for some, their label
+is an item whose every event is held out, to imitate new items known by their text only); the
+generators fit without those events, the ranker learns to put them first, then the generators
+refit on everything. Robust by design: where the ranker does not beat the best single generator on
 held-out label users by more than one standard error, that generator ranks the target alone
 (``fit_info`` says which and why); users cold in the target get a plan of their own, chosen
 the same way on the held-out cold label users (when there are at least ``cold_gate_users``),
