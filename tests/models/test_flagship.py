@@ -280,8 +280,8 @@ def test_cold_specialist_generators_feed_the_ranker_and_survive_save_and_load(
 
 def test_new_items_known_by_their_text_are_candidates_and_label_answers(shop: Dataset) -> None:
     # A sixth of the web items lose every event (the catalog still lists them under web): the
-    # text[new] generator scores exactly those, the ranker sees some as held-out answers, and
-    # a user's recommendations in web can include them.
+    # text[new] generator scores exactly those, and the ranker sees some label items made new
+    # as held-out answers (none without text).
     raw = shop.raw_events()
     web = sorted(raw.filter(pl.col("scenario") == "web")["item_id"].unique().to_list())
     new = web[::6]

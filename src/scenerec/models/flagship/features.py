@@ -85,10 +85,9 @@ def build_candidates(
     for gen in generators:
         scores, silent = gen.scores(batch, target, items)
         scores = np.where(np.isfinite(scores), scores, -np.inf).astype(np.float32)
-        # an item the generator does not score (-inf) is none of its candidates and ranks last
-        scored_here = scores > -np.inf
-        rank = np.where(scored_here, _ranks(scores), np.float32(min(RANK_DEPTH, m)))
-        union |= (rank < min(gen.spec.candidates, m)) & ~silent[:, None] & scored_here
+        rank = _ranks(scores)
+        # an item the generator does not score (-inf) is none of its candidates
+        union |= (rank < min(gen.spec.candidates, m)) & ~silent[:, None] & (scores > -np.inf)
         scored.append((scores, rank, silent))
         rank_sum += np.where(silent[:, None], np.float32(0.0), rank)
         with_signal += ~silent
@@ -163,7 +162,7 @@ def _ranks(scores: FloatMatrix, depth: int = RANK_DEPTH) -> FloatMatrix:
     """(n, m) 0-based rank of every entry within its row (best = 0), exact for the best
     ``depth`` entries and ``depth`` for the rest (a partial sort: the ranker only needs to tell
     the head apart). Ties are ordered by column inside the head; a tie across the cut is broken
-    the same way every time for the same row."""
+    the same way every time for the same row. Entries not scored (-inf) rank ``depth``."""
     n, m = scores.shape
     rank = np.full((n, m), float(min(depth, m)), np.float32)
     if m == 0:
@@ -177,6 +176,7 @@ def _ranks(scores: FloatMatrix, depth: int = RANK_DEPTH) -> FloatMatrix:
     order = np.lexsort((head, -vals), axis=1)
     head = np.take_along_axis(head, order, axis=1)
     np.put_along_axis(rank, head, np.arange(d, dtype=np.float32)[None, :], axis=1)
+    rank[scores == -np.inf] = float(d)
     return rank
 
 
