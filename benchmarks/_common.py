@@ -98,6 +98,8 @@ class BenchModel:
         max_seeds: run at most this many of the requested seeds (slow neural models).
         tune: search this row's parameters on the validation split (``--tune N`` trials,
             the same for every tuned row).
+        tuning: parameter overrides for the tuning trials only (e.g. a shorter training budget
+            for a model whose fit is long); the evaluated fits use ``params``.
         new_items: also run the new-item protocol (a cross-scenario benchmark's).
         enabled: run by default; ``False`` runs only when ``--models`` names it.
         note: shown beside the row.
@@ -113,6 +115,7 @@ class BenchModel:
     cold: bool = False
     max_seeds: int | None = None
     tune: bool = False
+    tuning: dict[str, Any] = field(default_factory=dict)
     new_items: bool = False
     enabled: bool = True
     note: str = ""

@@ -11,7 +11,8 @@ Models (``benchmarks/configs/cross_scenario.yaml``): each row fits on the target
 events only (scope ``target``: one fit per target) and/or on every scenario's events (``all``).
 Rows marked ``tune`` are searched with Optuna on the validation targets, the same number of
 trials each (``--tune N``; chosen parameters in ``benchmarks/configs/cross_scenario.tuned.yaml``,
-used by every later run; nothing is tuned on test). The flagship is the CrossScenarioRanker.
+used by every later run; nothing is tuned on test; a row's ``tuning`` overrides apply to its
+trials only, e.g. a shorter training budget). The flagship is the CrossScenarioRanker.
 
 Protocols: ``warm`` (as given), ``cold`` (the test users' own target history removed before
 fitting), ``new_items`` (every training event of a random 10% of the target's test items removed:
@@ -361,7 +362,7 @@ def _run_tuning(
                     "scope": scope,
                     "trials": args.tune,
                     "seed": 0,
-                    "overrides": spec.quick if args.quick else {},
+                    "overrides": deep_merge(spec.tuning, spec.quick if args.quick else {}),
                 }
                 out = run_child(__file__, job, args.timeout)
                 if out["status"] != "ok":

@@ -48,6 +48,7 @@ def _tuned() -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
 def test_benchmark_model_configs_build(where: str, row: dict[str, Any]) -> None:
     params = row.get("params", {})
     variants = [params, deep_merge(params, row.get("quick", {}))]
+    variants.append(deep_merge(params, row.get("tuning", {})))  # the tuning trials' overrides
     if row.get("no_text"):
         variants.append(deep_merge(params, row["no_text"]))
     for grid_key, values in row.get("grid", {}).items():
