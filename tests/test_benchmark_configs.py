@@ -68,5 +68,5 @@ def test_tuned_benchmark_params_build(
     for dotted, value in tuned.items():
         node: Any = model.config
         for part in dotted.split("."):
-            node = getattr(node, part)
+            node = node[part] if isinstance(node, dict) else getattr(node, part)
         assert node == value, f"{where}: {dotted} did not reach the model's config"
