@@ -34,6 +34,7 @@ other targets run; ``--add-seeds`` adds a run's seeds to the stored rows instead
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from typing import Any
@@ -161,11 +162,13 @@ def _eval(job: dict[str, Any]) -> dict[str, Any]:
                         "stopped": train_info.get("stopped"),
                         "train_events": events.height,
                         "plan": info.get("targets", {}).get(t, {}).get("plan"),
+                        # where the fit's time went (the flagship: text, generators, rankers)
+                        "fit_parts_s": info.get("seconds"),
                         # the flagship's gate: its plans and their held-out label figures
                         "gate": {
                             k: v
                             for k, v in info.get("targets", {}).get(t, {}).items()
-                            if k.startswith(("plan", "cold_plan", "valid_", "label_users"))
+                            if k.startswith(("plan", "cold_", "valid_", "label_users", "new_item_"))
                         },
                         **metrics,
                     }
@@ -370,6 +373,7 @@ def _run_tuning(
                     continue
                 best = {k: v["best"] for k, v in out["tuned"].items()}
                 tuned.setdefault(source["name"], {}).setdefault(spec.label, {})[scope] = best
+                _save_trials(source["name"], spec.label, scope, out["tuned"], args.tune)
                 print(f"[tune {source['name']} {spec.label} {scope}] {best}", file=sys.stderr)
                 TUNED.write_text(
                     "# Written by benchmarks/cross_scenario.py --tune: parameters chosen on each\n"
@@ -377,6 +381,22 @@ def _run_tuning(
                     + yaml.safe_dump(tuned, sort_keys=True),
                     encoding="utf-8",
                 )
+
+
+def _save_trials(
+    release: str, label: str, scope: str, tuned: dict[str, Any], n_trials: int
+) -> None:
+    """Keep every trial of a search (validation NDCG@10 and parameters) beside the results, so
+    a chosen configuration can be read against the ones it beat."""
+    from _common import RESULTS
+
+    path = RESULTS / f"{NAME}_tuning.json"
+    old = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    searches = old.get("searches", {})
+    searches.setdefault(release, {}).setdefault(label, {})[scope] = {
+        key: {"trials": n_trials, "records": v["trials"]} for key, v in tuned.items()
+    }
+    write_json(f"{NAME}_tuning", {"metric": "validation ndcg@10", "searches": searches})
 
 
 def _add_seeds(

@@ -125,7 +125,8 @@ def _gains(results: list[dict[str, Any]], release: str, t: str) -> dict[str, Any
         return max(cands, key=lambda o: _nd(o, t, group), default=None)
 
     def one(proto: str, model: str, **kw: Any) -> dict[str, Any] | None:
-        found = pick(proto, model=model, **kw)
+        # a model's own row, not a measured variant of it ("CrossScenarioRanker (...)")
+        found = [o for o in pick(proto, model=model, **kw) if "(" not in o["label"]]
         return found[-1] if found else None  # --update appends the newest run
 
     def cold(o: dict[str, Any] | None) -> float:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from scenerec.data.histories import Histories
-from scenerec.models.labels import draw_labels
+from scenerec.models.labels import AUTO_FALLBACK, draw_labels, first_choice_rate
 
 TARGET, OTHER = 0, 1
 
@@ -97,3 +99,32 @@ def test_new_items_are_drawn_from_the_less_used_half_of_the_target() -> None:
     assert len(new) == 20
     assert 0 not in new  # the popular item keeps its events (all but user 0's label)
     assert lab.keep[h.item_idx == 0].sum() == 30
+
+
+# users 0 and 2 choose an item nobody had used in the target before; users 1 and 3 follow
+FIRSTS = _histories(
+    [
+        [(9, OTHER), (1, TARGET)],
+        [(9, OTHER), (1, TARGET)],
+        [(9, OTHER), (2, TARGET)],
+        [(9, OTHER), (2, TARGET)],
+    ]
+)
+
+
+def test_first_choice_rate_counts_label_events_that_were_first_on_their_item() -> None:
+    newest = np.array([1, 3, 5, 7])  # each user's target event
+    assert first_choice_rate(FIRSTS, TARGET, newest) == 0.5
+    assert first_choice_rate(FIRSTS, TARGET, newest[[1, 3]]) == 0.0
+    no_time = dataclasses.replace(FIRSTS, timestamp=np.zeros(8, np.int64))
+    assert first_choice_rate(no_time, TARGET, newest) == AUTO_FALLBACK
+
+
+def test_an_auto_new_item_share_follows_the_targets_first_choice_rate() -> None:
+    lab = draw_labels(FIRSTS, [TARGET], max_users=None, cold_share=0.0, seed=0, new_share="auto")
+    assert lab.new_share[TARGET] == 0.5
+    # one of the two distinct label items (1 and 2) loses every event
+    (new_item,) = set(lab.items[TARGET][lab.new[TARGET]].tolist())
+    assert not lab.keep[FIRSTS.item_idx == new_item].any()
+    assert lab.keep[FIRSTS.scenario_idx == OTHER].all()
+    assert lab.new[TARGET].sum() == 2  # both users who chose it are labels on a new item

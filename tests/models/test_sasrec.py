@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pytest
 
 from scenerec.data.dataset import Dataset
 from scenerec.models import FitOptions, HistoryEvent, RecQuery
@@ -42,12 +43,23 @@ def _small(epochs: int = 8, **kw: object) -> SASRecConfig:
     return SASRecConfig(dim=32, layers=1, heads=2, max_len=10, dropout=0.1, train=train, **kw)  # type: ignore[arg-type]
 
 
-def test_contract(tmp_path: Path) -> None:
-    check_model(lambda: SASRec(_small()), tmp_path=tmp_path, options=ONE)
+# The original block (embeddings x sqrt(dim), no input norm) learns the oracle more slowly:
+# 0.80 of the right items in the top 5 after 12 epochs, where the default block has 0.8 in 8.
+@pytest.mark.parametrize(
+    ("block", "epochs", "quality"), [("pre_norm", 8, 0.8), ("original", 12, 0.75)]
+)
+def test_contract(tmp_path: Path, block: str, epochs: int, quality: float) -> None:
+    check_model(
+        lambda: SASRec(_small(epochs, block=block)),
+        tmp_path=tmp_path,
+        options=ONE,
+        min_quality=quality,
+    )
 
 
-def test_predicts_the_next_item_from_the_order_of_the_history() -> None:
-    m = SASRec(_small(epochs=20)).fit(_walks(), options=ONE)
+@pytest.mark.parametrize("block", ["pre_norm", "original"])
+def test_predicts_the_next_item_from_the_order_of_the_history(block: str) -> None:
+    m = SASRec(_small(epochs=20, block=block)).fit(_walks(), options=ONE)
     hits = 0
     for start in range(0, _N_ITEMS, 2):
         # Co-occurrence cannot tell the next item (start + 4) from the previous one (start - 1):

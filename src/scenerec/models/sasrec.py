@@ -17,6 +17,7 @@ recommended on merit, and it ignores behaviours and time gaps (see ``CrossScenar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +27,7 @@ from torch import nn
 
 from scenerec.data.histories import Histories
 from scenerec.models.nn import (
+    BlockStyle,
     Candidates,
     CausalEncoder,
     Holdout,
@@ -51,12 +53,17 @@ class SASRecConfig(SequenceConfig):
     """Attributes:
     scenario: read, train on and score this scenario only; ``None`` reads all scenarios as one
         mixed sequence and scores every item.
+    block: ``pre_norm`` (the default: the sum of item and position embeddings is
+        layer-normalised, then pre-LayerNorm blocks with GELU) or ``original``, the block of
+        SASRec's public implementations (item embeddings scaled by sqrt(dim) plus positions, no
+        input normalisation; see ``scenerec.models.nn.CausalEncoder``).
     train: the training loop; ``batch_size`` counts windows.
     (``dim``, ``layers``, ``heads``, ``ffn_mult``, ``dropout``, ``max_len``, the windows and
     the softmax: ``SequenceConfig``.)
     """
 
     scenario: str | None = None
+    block: BlockStyle = "pre_norm"
     train: TrainConfig = TrainConfig(epochs=20, batch_size=128, lr=1e-3)
 
 
@@ -77,8 +84,15 @@ class _SASRecNet(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim)
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = CausalEncoder(
-            cfg.dim, cfg.layers, cfg.heads, cfg.dropout, cfg.ffn_mult, cfg.attention_dropout
+            cfg.dim,
+            cfg.layers,
+            cfg.heads,
+            cfg.dropout,
+            cfg.ffn_mult,
+            cfg.attention_dropout,
+            style=cfg.block,
         )
+        self.scale = math.sqrt(cfg.dim) if cfg.block == "original" else None
         nn.init.normal_(self.items.weight, std=0.02)
         nn.init.normal_(self.positions.weight, std=0.02)
         with torch.no_grad():
@@ -89,7 +103,10 @@ class _SASRecNet(nn.Module):
         L = seq.shape[1]
         # Positions count back from the newest event, so the last column always has the same one.
         pos = self.positions.weight[-L:]
-        x = self.drop(self.norm(self.items(seq) + pos[None]))
+        if self.scale is None:
+            x = self.drop(self.norm(self.items(seq) + pos[None]))
+        else:
+            x = self.drop(self.items(seq) * self.scale + pos[None])
         out: torch.Tensor = self.encoder(x, seq > 0)
         return out
 

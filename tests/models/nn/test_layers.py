@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 import torch
 
-from scenerec.models.nn import CausalEncoder
+from scenerec.errors import ConfigError
+from scenerec.models.nn import BlockStyle, CausalEncoder
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +21,10 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(before)
 
 
-def test_causal_encoder_ignores_the_future_and_the_padding() -> None:
+@pytest.mark.parametrize("style", ["pre_norm", "original"])
+def test_causal_encoder_ignores_the_future_and_the_padding(style: BlockStyle) -> None:
     torch.manual_seed(0)
-    enc = CausalEncoder(dim=8, layers=2, heads=2, dropout=0.0).eval()
+    enc = CausalEncoder(dim=8, layers=2, heads=2, dropout=0.0, style=style).eval()
     x = torch.randn(1, 5, 8)
     valid = torch.ones(1, 5, dtype=torch.bool)
     out = enc(x, valid)
@@ -32,3 +34,8 @@ def test_causal_encoder_ignores_the_future_and_the_padding() -> None:
     padded = torch.cat([torch.randn(1, 3, 8), x], dim=1)
     pad_valid = torch.cat([torch.zeros(1, 3, dtype=torch.bool), valid], dim=1)
     assert torch.allclose(enc(padded, pad_valid)[0, 3:], out[0], atol=1e-5)
+
+
+def test_an_unknown_block_style_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="'post_norm' is unknown"):
+        CausalEncoder(dim=8, layers=1, heads=1, dropout=0.0, style="post_norm")  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -184,8 +184,12 @@ class CrossScenarioRankerConfig(ModelConfig):
         plan of their own (ranker or best generator on them); with fewer, the target's plan.
     new_item_share: share of a target's distinct label items whose every event is held out
         while the ranker learns, so that it sees new items (known by their text only) as
-        answers and learns when their text should bring them forward; ``0``: never (nor
-        without item text, where a new item cannot be told from any other).
+        answers and learns when their text should bring them forward; ``auto``: the target's
+        own rate of first-time choices (label events that were the first on their item there;
+        ``scenerec.models.labels.first_choice_rate``), for catalogues where new items arrive
+        steadily (on the benchmark releases it measured 0.03-0.11 and did no better than the
+        default 0.1, see BENCHMARKS.md); ``0``: never (nor without item text, where a new item
+        cannot be told from any other).
     repeats: whether the ranker learns to recommend items the user already has (repeat
         consumption: groceries, music played again). ``False`` (the default, as recommendations
         and evaluation leave a user's items out): a label user's every event on the held-out
@@ -201,7 +205,7 @@ class CrossScenarioRankerConfig(ModelConfig):
     label_users: int | None = Field(default=8_000, ge=10)
     cold_share: float = Field(default=0.2, ge=0, lt=1)
     cold_gate_users: int = Field(default=100, ge=1)
-    new_item_share: float = Field(default=0.1, ge=0, lt=1)
+    new_item_share: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = 0.1
     repeats: bool = False
 
     @model_validator(mode="after")

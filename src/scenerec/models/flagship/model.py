@@ -177,6 +177,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             "cold_ranker_vs_best": cold_versus,
             "valid_cold_users": n_cold,
             "valid_cold_ndcg@10": {k: round(v, 4) for k, v in cold_ndcg.items()},
+            "new_item_share": labels.new_share.get(t, 0.0),
             "new_item_label_users": int(labels.new[t].sum()),
             "valid_new_item_users": int(is_new.sum()),
             "valid_new_item_ndcg@10": {

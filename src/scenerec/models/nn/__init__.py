@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from scenerec.models.nn.batches import IndexBatches, batch_windows, last_windows, log_gap_buckets
 from scenerec.models.nn.holdout import Holdout
-from scenerec.models.nn.layers import CausalEncoder, load_module_arrays, module_arrays
+from scenerec.models.nn.layers import BlockStyle, CausalEncoder, load_module_arrays, module_arrays
 from scenerec.models.nn.model import NeuralConfig, NeuralRecommender, TrainingPlan
 from scenerec.models.nn.sequence import (
     Candidates,
@@ -36,6 +36,7 @@ from scenerec.models.nn.trainer import (
 )
 
 __all__ = [
+    "BlockStyle",
     "Candidates",
     "CausalEncoder",
     "Holdout",
