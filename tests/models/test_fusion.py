@@ -16,7 +16,7 @@ from scenerec.data.synthetic import generate, tiny
 from scenerec.errors import ConfigError
 from scenerec.models import HistoryEvent, RecQuery
 from scenerec.models.fusion import ScenarioFusion, ScenarioFusionConfig
-from scenerec.models.fusion.learn import POP_MULTS, TEXT_MULTS, _ndcg10
+from scenerec.models.fusion.learn import POP_MULTS, TEXT_MULTS, _may_reach_top10, _ndcg10
 from scenerec.models.fusion.state import Events, UserState, unit
 from scenerec.models.nn import TrainConfig
 from scenerec.schema import C
@@ -300,3 +300,33 @@ def test_held_out_ndcg_counts_ties_half() -> None:
     # row 0: one tie above -> rank 0.5; row 1: two items above -> rank 2
     expected = 1 / np.log2(2.5) + 1 / np.log2(4.0)
     assert float(_ndcg10(scores, label).sum()) == pytest.approx(expected)
+
+
+def test_calibration_skips_only_rows_that_score_zero_at_every_grid_point() -> None:
+    """The calibration ranks only label users who could reach a top 10 at some multiplier pair;
+    every row it skips has NDCG@10 0 at every pair (checked by brute force), and on scores like
+    a fit's it skips most rows, which is what makes it faster."""
+    gen = torch.Generator().manual_seed(0)
+    b, m = 256, 400
+    fixed = torch.randn(b, m, generator=gen)
+    text = 0.5 * torch.randn(b, m, generator=gen)
+    pop = torch.rand(m, generator=gen) * 3
+    scale = torch.tensor([0.8, 1.0, -0.3])
+    had = torch.rand(b, m, generator=gen) < 0.02
+    label = torch.randint(0, m, (b,), generator=gen)
+    had[torch.arange(b), label] = False
+    # row 0: ten items far above the label whatever the multipliers (skipped); row 1: nine
+    # (kept: the label is 10th); row 2: every item ties with the label (ties are not above)
+    fixed[:3], text[:3], label[:3], had[:3] = -100.0, 0.0, 0, False
+    pop[:12] = 1.0
+    fixed[0, 1:11] = fixed[1, 1:10] = 100.0
+    fixed[2], text[2] = 0.0, 0.0
+    live = _may_reach_top10(fixed, text, pop, scale, had, label)
+    best = torch.zeros(b)
+    for mt in TEXT_MULTS:
+        for mp in POP_MULTS:
+            s = fixed + mp * scale[2] * pop[None, :] + mt * scale[0] * text
+            best = torch.maximum(best, _ndcg10(s.masked_fill(had, -torch.inf), label))
+    assert (best[~live] == 0).all()
+    assert live[1:3].tolist() == [True, True] and not live[0]
+    assert 0 < int(live.sum()) < b // 2
