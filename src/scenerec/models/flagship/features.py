@@ -79,26 +79,33 @@ def build_candidates(
     """Score ``items`` with every generator and gather the candidates' features."""
     n, m = len(batch), len(items)
     union = np.zeros((n, m), bool)
-    scored: list[tuple[FloatMatrix, FloatMatrix, BoolArray]] = []
+    scored: list[tuple[FloatMatrix, FloatMatrix, BoolArray, FloatMatrix]] = []
     rank_sum = np.zeros((n, m), np.float32)
     with_signal = np.zeros(n, np.int64)
     for gen in generators:
         scores, silent = gen.scores(batch, target, items)
-        scores = np.where(np.isfinite(scores), scores, -np.inf).astype(np.float32)
-        rank = _ranks(scores)
-        # an item the generator does not score (-inf) is none of its candidates
-        union |= (rank < min(gen.spec.candidates, m)) & ~silent[:, None] & (scores > -np.inf)
-        scored.append((scores, rank, silent))
-        rank_sum += np.where(silent[:, None], np.float32(0.0), rank)
+        # every entry finite or -inf from here on
+        scores = np.where(np.isfinite(scores), scores, -np.inf).astype(np.float32, copy=False)
+        rank, head, vals = _ranks(scores)
+        # the generator's best items, read off its sorted head; an item it does not score (-inf)
+        # is none of its candidates
+        k = min(gen.spec.candidates, m)
+        if k <= head.shape[1]:
+            ok = (vals[:, :k] > -np.inf) & ~silent[:, None]
+            union[np.nonzero(ok)[0], head[:, :k][ok]] = True
+        else:
+            union |= (rank < k) & ~silent[:, None] & (scores > -np.inf)
+        top = vals[:, 0] if m else np.zeros(n, np.float32)  # each row's best score
+        scored.append((scores, rank, silent, top))
+        np.add(rank_sum, rank, out=rank_sum, where=~silent[:, None])
         with_signal += ~silent
     rows, cols = np.nonzero(union)
     feats = []
-    for scores, rank, silent in scored:
-        finite = np.isfinite(scores)
-        top = np.max(np.where(finite, scores, -np.inf), axis=1)
+    for scores, rank, silent, top in scored:
         top = np.where(np.isfinite(top), top, 0.0)
-        hit = finite[rows, cols]
-        s = np.where(hit, scores[rows, cols], -1e6)
+        s = scores[rows, cols]
+        hit = s > -np.inf
+        s = np.where(hit, s, -1e6)
         gap = np.where(hit, s - top[rows], -1e6)
         feats.append(np.stack([s, gap, np.log1p(rank[rows, cols]), silent[rows]], axis=1))
     h = batch.histories()
@@ -158,16 +165,19 @@ def _text_features(
     return out.astype(np.float32)
 
 
-def _ranks(scores: FloatMatrix, depth: int = RANK_DEPTH) -> FloatMatrix:
+def _ranks(
+    scores: FloatMatrix, depth: int = RANK_DEPTH
+) -> tuple[FloatMatrix, IdxArray, FloatMatrix]:
     """(n, m) 0-based rank of every entry within its row (best = 0), exact for the best
     ``depth`` entries and ``depth`` for the rest (a partial sort: the ranker only needs to tell
     the head apart). Ties are ordered by column inside the head; a tie across the cut is broken
-    the same way every time for the same row. Entries not scored (-inf) rank ``depth``."""
+    the same way every time for the same row. Entries not scored (-inf) rank ``depth``.
+    Also returns the head: each row's best ``depth`` columns in rank order and their scores."""
     n, m = scores.shape
-    rank = np.full((n, m), float(min(depth, m)), np.float32)
-    if m == 0:
-        return rank
     d = min(depth, m)
+    rank = np.full((n, m), float(d), np.float32)
+    if m == 0:
+        return rank, np.zeros((n, 0), np.int64), np.zeros((n, 0), np.float32)
     head = (
         np.argpartition(-scores, d - 1, axis=1)[:, :d] if d < m else np.tile(np.arange(m), (n, 1))
     )
@@ -175,9 +185,12 @@ def _ranks(scores: FloatMatrix, depth: int = RANK_DEPTH) -> FloatMatrix:
     # sort the head by score (desc), then column (asc) for ties
     order = np.lexsort((head, -vals), axis=1)
     head = np.take_along_axis(head, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
     np.put_along_axis(rank, head, np.arange(d, dtype=np.float32)[None, :], axis=1)
-    rank[scores == -np.inf] = float(d)
-    return rank
+    # -inf entries rank d: outside the head they do already; inside it they sort last
+    r, c = np.nonzero(vals == -np.inf)
+    rank[r, head[r, c]] = float(d)
+    return rank, head, vals
 
 
 __all__ = ["Candidates", "build_candidates", "feature_names"]
