@@ -320,3 +320,33 @@ def test_new_items_known_by_their_text_are_candidates_and_label_answers(shop: Da
         GeneratorSpec.from_dict({"model": "text", "params": {"items": "fresh"}})
     with pytest.raises(ConfigError, match=r"only params\.items"):
         GeneratorSpec.from_dict({"model": "text", "params": {"k": 3}})
+
+
+def test_time_spent_encoding_item_text_comes_out_of_the_training_budgets() -> None:
+    """The first fit on a catalogue encodes its item text; that time is taken from the
+    generators that train on a time budget, in proportion, each keeping at least its floor, so
+    a fit on a new catalogue takes about as long as later ones. Budget-free generators and a
+    config that opts out are untouched."""
+    from scenerec.models.flagship.config import MIN_BUDGET_SHARE, default_generators
+
+    cfg = CrossScenarioRankerConfig()
+    specs = default_generators()
+
+    def minutes(gens: tuple[GeneratorSpec, ...]) -> dict[str, float]:
+        return {
+            g.display: g.params["train"]["max_minutes"]
+            for g in gens
+            if g.params.get("train", {}).get("max_minutes") is not None
+        }
+
+    before = minutes(specs)
+    assert before == {"sequence[all]": 5.0, "fusion[all]": 3.0}
+    shrunk, share = cfg.within_budget(specs, encode_seconds=120.0)  # 2 of the 8 minutes
+    assert share == pytest.approx(0.75)
+    assert minutes(shrunk) == pytest.approx({"sequence[all]": 3.75, "fusion[all]": 2.25})
+    unbudgeted = [g for g in shrunk if g.display not in before]
+    assert unbudgeted == [g for g in specs if g.display not in before]
+    _, floor = cfg.within_budget(specs, encode_seconds=3_600.0)
+    assert floor == MIN_BUDGET_SHARE
+    kept, same = _light(encoding_from_budgets=False).within_budget(specs, 120.0)
+    assert (kept, same) == (specs, 1.0)

@@ -121,6 +121,16 @@ _TEXT_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
+MIN_BUDGET_SHARE = 0.4  # the least share of its time budget a generator keeps
+
+
+def _budget(g: GeneratorSpec) -> float | None:
+    """The generator's training budget in minutes, or ``None`` (no budget)."""
+    train = g.params.get("train")
+    minutes = train.get("max_minutes") if isinstance(train, dict) else None
+    return float(minutes) if minutes is not None else None
+
+
 def default_generators() -> tuple[GeneratorSpec, ...]:
     """Co-occurrence within and across scenarios, a factor model, a sequence model over the
     mixed history and language-model similarity: each is strong on some data, and the ranker
@@ -194,6 +204,12 @@ class CrossScenarioRankerConfig(ModelConfig):
         consumption: groceries, music played again). ``False`` (the default, as recommendations
         and evaluation leave a user's items out): a label user's every event on the held-out
         item is held out with it, and the user's own items are no candidates in training.
+    encoding_from_budgets: the first fit on a catalogue encodes its item texts (minutes on a
+        CPU; later fits read the embedding cache). With ``True`` that time comes out of the
+        generators that train on a time budget (``params.train.max_minutes``: the sequence
+        model's 5 and ScenarioFusion's 3 minutes by default), in proportion to their budgets,
+        each keeping at least ``MIN_BUDGET_SHARE`` of its own, so a fit on a new catalogue
+        takes about as long as later ones; ``False``: the budgets as configured.
     """
 
     generators: tuple[GeneratorSpec, ...] = Field(default_factory=default_generators)
@@ -207,6 +223,7 @@ class CrossScenarioRankerConfig(ModelConfig):
     cold_gate_users: int = Field(default=100, ge=1)
     new_item_share: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = 0.1
     repeats: bool = False
+    encoding_from_budgets: bool = True
 
     @model_validator(mode="after")
     def _check(self) -> CrossScenarioRankerConfig:
@@ -223,6 +240,24 @@ class CrossScenarioRankerConfig(ModelConfig):
                 "generator is left; add one (e.g. itemknn)"
             )
         return self
+
+    def within_budget(
+        self, specs: tuple[GeneratorSpec, ...], encode_seconds: float
+    ) -> tuple[tuple[GeneratorSpec, ...], float]:
+        """``specs`` with the time-budgeted generators' budgets shrunk by ``encode_seconds``
+        (see ``encoding_from_budgets``), and the share of its budget each keeps."""
+        budgets = [_budget(g) for g in specs]
+        total = sum(b for b in budgets if b is not None)
+        if not self.encoding_from_budgets or total <= 0:
+            return specs, 1.0
+        share = max(MIN_BUDGET_SHARE, 1.0 - encode_seconds / 60.0 / total)
+        out = []
+        for g, b in zip(specs, budgets, strict=True):
+            if b is not None:
+                train = {**g.params["train"], "max_minutes": b * share}
+                g = g.model_copy(update={"params": {**g.params, "train": train}})
+            out.append(g)
+        return tuple(out), share
 
     def effective_generators(self) -> tuple[GeneratorSpec, ...]:
         """The generators as fitted: with ``encoder: null``, the ``text`` generator left out

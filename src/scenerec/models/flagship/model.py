@@ -77,7 +77,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             # without text a new item cannot be told from any other: no new-item labels
             new_share=cfg.new_item_share if self.text_ is not None else 0.0,
         )
-        specs = cfg.effective_generators()
+        specs, budget_share = cfg.within_budget(cfg.effective_generators(), text_s)
         gens = fit_generators(
             specs, part, targets, self.text_, encoder=cfg.encoder, options=self.options
         )
@@ -99,6 +99,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             "generators": {g.label: _gen_info(g) for g in self.generators_},
             "items_with_text": 0 if self.text_ is None else self.text_.n_with_text,
             "label_fit_seconds": round(fitted_s, 1),
+            "budget_share": round(budget_share, 3),  # of the time-budgeted generators' budgets
             "fit_seconds": round(time.perf_counter() - t0, 1),
             # where the fit's time went: encoding item text, each generator's fit without the
             # label events, the rankers with their gates, each generator's refit (or rebase)
