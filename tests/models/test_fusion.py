@@ -316,7 +316,8 @@ def test_calibration_skips_only_rows_that_score_zero_at_every_grid_point() -> No
     label = torch.randint(0, m, (b,), generator=gen)
     had[torch.arange(b), label] = False
     # row 0: ten items far above the label whatever the multipliers (skipped); row 1: nine
-    # (kept: the label is 10th); row 2: every item ties with the label (ties are not above)
+    # (kept: the label is 10th); row 2: every item ties with the label where popularity counts
+    # 0 (ties are not above, so it is kept)
     fixed[:3], text[:3], label[:3], had[:3] = -100.0, 0.0, 0, False
     pop[:12] = 1.0
     fixed[0, 1:11] = fixed[1, 1:10] = 100.0
