@@ -323,7 +323,7 @@ def main() -> None:
         stored = _previous("models") or []
         results = [_add_seeds(r, stored, keys) for r in results]
     if args.update or args.render:
-        results = merge_previous(NAME, results, keys)
+        results = _configured(merge_previous(NAME, results, keys))
         data = {**_previous("data"), **data}  # the stored rows of other releases keep their data
     rows, gains = render(results, data)
     if args.render:  # the stored JSON stays as its run wrote it (its protocol, its time)
@@ -423,6 +423,17 @@ def _add_seeds(
         "peak_rss_mb": max(old.get("peak_rss_mb", 0), new.get("peak_rss_mb", 0)),
         "wall_s": old.get("wall_s", 0) + new.get("wall_s", 0),
     }
+
+
+def _configured(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored rows of models (label and scope) the config still lists: a row of a model
+    or scope since removed from ``benchmarks/configs`` describes code that no longer runs."""
+    listed = {(s.label, scope) for s in _load_specs(NAME) for scope in s.scopes}
+    keep = [r for r in results if (r["label"], r["scope"]) in listed]
+    for r in results:
+        if (r["label"], r["scope"]) not in listed:
+            print(f"dropped a stored row the config no longer lists: {r['label']} [{r['scope']}]")
+    return keep
 
 
 def _previous(key: str) -> Any:

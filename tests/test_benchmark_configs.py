@@ -70,3 +70,11 @@ def test_tuned_benchmark_params_build(
         for part in dotted.split("."):
             node = node[part] if isinstance(node, dict) else getattr(node, part)
         assert node == value, f"{where}: {dotted} did not reach the model's config"
+
+
+def test_cross_scenario_results_keep_only_rows_the_config_still_lists() -> None:
+    import cross_scenario
+
+    row = {"label": "ItemKNN", "scope": "all", "release": "r", "protocol": "warm"}
+    gone = {**row, "label": "ScenarioFusion", "scope": "target"}  # the config fits it on all only
+    assert cross_scenario._configured([row, gone]) == [row]

@@ -106,13 +106,13 @@ def _assert_gate(plan: str, ndcg: dict[str, float], versus: dict[str, Any]) -> N
 
 
 def test_a_lead_within_one_standard_error_keeps_the_best_generator() -> None:
-    from scenerec.models.flagship.model import _best
+    from scenerec.models.flagship.gate import best_plan
 
     noisy = {"ranker": np.array([0.3, 0.0, 0.5, 0.0]), "knn": np.array([0.0, 0.2, 0.3, 0.2])}
     clear = {"ranker": np.full(400, 0.5) + np.tile([0.1, -0.1], 200), "knn": np.full(400, 0.3)}
-    assert _best(noisy)[0] == "knn"  # leads by 0.025 on 4 users: noise
-    assert _best(clear)[0] == "ranker"
-    assert _best({"ranker": np.zeros(1), "knn": np.zeros(1)})[0] == "knn"
+    assert best_plan(noisy)[0] == "knn"  # leads by 0.025 on 4 users: noise
+    assert best_plan(clear)[0] == "ranker"
+    assert best_plan({"ranker": np.zeros(1), "knn": np.zeros(1)})[0] == "knn"
 
 
 def test_users_cold_in_the_target_follow_the_cold_plan_measured_on_cold_label_users(
@@ -302,6 +302,11 @@ def test_new_items_known_by_their_text_are_candidates_and_label_answers(shop: Da
     items = m.train_state.items_of_scenario(t)
     is_new = np.isin(np.array(m.train_state.vocabularies["items"].to_list())[items], new)
     assert is_new.sum() == len(new)
+    # each label user's catalogue shows as many new items as serving will: the catalogue's own
+    # (those without an event in web) plus enough label-new ones to make the pool of 20
+    natural = int((m.train_state.popularity_of(t)[items] == 0).sum())
+    assert natural >= len(new)
+    assert info["new_item_shown"] == max(20 - natural, 0)
     gen = next(g for g in m.generators_ if g.spec.new_items_only)
     batch = UserBatch(np.arange(50), t, m.train_state)
     scores, silent = gen.scores(batch, t, items)

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from scenerec.data.histories import Histories
-from scenerec.models.labels import AUTO_FALLBACK, draw_labels, first_choice_rate
+from scenerec.models.labels import AUTO_FALLBACK, draw_labels, first_choice_rate, hidden_new
 
 TARGET, OTHER = 0, 1
 
@@ -128,3 +128,21 @@ def test_an_auto_new_item_share_follows_the_targets_first_choice_rate() -> None:
     assert not lab.keep[FIRSTS.item_idx == new_item].any()
     assert lab.keep[FIRSTS.scenario_idx == OTHER].all()
     assert lab.new[TARGET].sum() == 2  # both users who chose it are labels on a new item
+
+
+def test_each_label_user_sees_a_few_label_new_items_and_always_their_own_answer() -> None:
+    catalog = np.arange(100, 140)  # the target's items
+    new_items = np.arange(100, 130, 3)  # ten label-new items
+    answers = np.array([103, 131, 100, 139])  # rows 0 and 2 answer a new item
+    hide = hidden_new(new_items, answers, catalog, 4, np.random.default_rng(0))
+    new_cols = np.searchsorted(catalog, new_items)
+    shown = (~hide[:, new_cols]).sum(axis=1)
+    assert shown.tolist() == [4, 4, 4, 4]  # as many new items as serving will show
+    assert not hide[0, 3] and not hide[2, 0]  # their own answer is one of them
+    known = np.setdiff1d(np.arange(len(catalog)), new_cols)
+    assert not hide[:, known].any()  # every other item stays in every catalogue
+    # the sample differs between users (not the same few new items for everyone)
+    assert len({tuple(np.flatnonzero(~hide[i, new_cols])) for i in (1, 3)}) == 2
+    # with none to show, a new answer is still shown, alone
+    none = hidden_new(new_items, answers, catalog, 0, np.random.default_rng(0))
+    assert (~none[:, new_cols]).sum(axis=1).tolist() == [1, 0, 1, 0]

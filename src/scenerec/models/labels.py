@@ -56,6 +56,7 @@ class Labels:
         new: target scenario -> (n,) True where the held-out item is one of the target's
             label-new items (every event on it held out: known by its text only).
         new_share: target scenario -> the share of distinct label items made new there.
+        new_items: target scenario -> the label-new items there, sorted.
     """
 
     keep: BoolArray
@@ -64,6 +65,7 @@ class Labels:
     cold: dict[int, BoolArray]
     new: dict[int, BoolArray] = field(default_factory=dict)
     new_share: dict[int, float] = field(default_factory=dict)
+    new_items: dict[int, IdxArray] = field(default_factory=dict)
 
     def count(self, target: int) -> int:
         return len(self.users.get(target, ()))
@@ -139,7 +141,15 @@ def draw_labels(
         in_t = (h.scenario_idx == t) & keep
         cold[t] = np.bincount(owner[in_t], minlength=h.n_users)[users[t]] == 0
         new[t] = np.isin(items[t], new_items[t])
-    return Labels(keep=keep, users=users, items=items, cold=cold, new=new, new_share=shares)
+    return Labels(
+        keep=keep,
+        users=users,
+        items=items,
+        cold=cold,
+        new=new,
+        new_share=shares,
+        new_items=new_items,
+    )
 
 
 def first_choice_rate(h: Histories, target: int, events: IdxArray) -> float:
@@ -185,4 +195,42 @@ def split_labels(
     return targets, labels, data.subset(labels.keep, tag=tag)
 
 
-__all__ = ["AUTO_FALLBACK", "Labels", "draw_labels", "first_choice_rate", "split_labels"]
+def hidden_new(
+    new_items: IdxArray,
+    answers: IdxArray,
+    catalog: IdxArray,
+    visible: int,
+    rng: np.random.Generator,
+) -> BoolArray:
+    """(n, m) True where a label user's catalogue (``catalog``, sorted) leaves out a label-new
+    item: each user sees ``visible`` of them at random, their own answer among them when it
+    is one (``answers``: each user's held-out item). A ranker that learns on as many new
+    items per user as it will meet when serving learns how often one is the answer; shown
+    every label-new item at once (hundreds), it learns that any one of them rarely is."""
+    n, m = len(answers), len(catalog)
+    out = np.zeros((n, m), bool)
+    cols = np.searchsorted(catalog, new_items)
+    cols = cols[(cols < m) & (catalog[np.minimum(cols, m - 1)] == new_items)] if m else cols[:0]
+    if len(cols) == 0 or n == 0:
+        return out
+    out[:, cols] = True
+    # a random order of the new items per user, the user's own answer first
+    key = rng.random((n, len(cols)))
+    key[catalog[cols][None, :] == answers[:, None]] = -1.0
+    shown = np.argsort(key, axis=1)[:, : max(visible, 0)]
+    rows = np.repeat(np.arange(n), shown.shape[1])
+    out[rows, cols[shown.ravel()]] = False
+    own = np.isin(answers, new_items)  # an answer is always shown, even with ``visible`` 0
+    own_col = np.searchsorted(catalog, answers[own])
+    out[np.flatnonzero(own), np.minimum(own_col, m - 1)] = False
+    return out
+
+
+__all__ = [
+    "AUTO_FALLBACK",
+    "Labels",
+    "draw_labels",
+    "first_choice_rate",
+    "hidden_new",
+    "split_labels",
+]

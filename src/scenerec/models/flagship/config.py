@@ -200,6 +200,14 @@ class CrossScenarioRankerConfig(ModelConfig):
         steadily (on the benchmark releases it measured 0.03-0.11 and did no better than the
         default 0.1, see BENCHMARKS.md); ``0``: never (nor without item text, where a new item
         cannot be told from any other).
+    new_item_pool: how many new items (without an event in the target) each label user's
+        catalogue shows while the ranker learns, the user's own answer among them when it is
+        one: the label-new items are shown a random few per user, so that the ranker meets as
+        many new items as serving will (the catalogue's own items without an event there
+        count too, and set the pool when they are more). Shown every label-new item at once
+        (hundreds), the ranker learns that any one of them is rarely the answer and buries
+        new items that serving then offers a few dozen of. The default is the ``text[new]``
+        generator's 20 candidates.
     repeats: whether the ranker learns to recommend items the user already has (repeat
         consumption: groceries, music played again). ``False`` (the default, as recommendations
         and evaluation leave a user's items out): a label user's every event on the held-out
@@ -222,6 +230,7 @@ class CrossScenarioRankerConfig(ModelConfig):
     cold_share: float = Field(default=0.2, ge=0, lt=1)
     cold_gate_users: int = Field(default=100, ge=1)
     new_item_share: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = 0.1
+    new_item_pool: int = Field(default=20, ge=0)
     repeats: bool = False
     encoding_from_budgets: bool = True
 

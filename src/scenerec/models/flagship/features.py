@@ -75,8 +75,10 @@ def build_candidates(
     items: IdxArray,
     pop_target: FloatMatrix,
     pop_all: FloatMatrix,
+    hide: BoolArray | None = None,
 ) -> Candidates:
-    """Score ``items`` with every generator and gather the candidates' features."""
+    """Score ``items`` with every generator and gather the candidates' features; ``hide``
+    (n, m): entries that are no item of that row's catalogue (no generator scores them)."""
     n, m = len(batch), len(items)
     union = np.zeros((n, m), bool)
     scored: list[tuple[FloatMatrix, FloatMatrix, BoolArray, FloatMatrix]] = []
@@ -86,6 +88,8 @@ def build_candidates(
         scores, silent = gen.scores(batch, target, items)
         # every entry finite or -inf from here on
         scores = np.where(np.isfinite(scores), scores, -np.inf).astype(np.float32, copy=False)
+        if hide is not None:
+            scores[hide] = -np.inf
         rank, head, vals = _ranks(scores)
         # the generator's best items, read off its sorted head; an item it does not score (-inf)
         # is none of its candidates

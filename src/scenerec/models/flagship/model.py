@@ -4,21 +4,22 @@ language-model features.
 
 Two stages, as production recommenders are built. The generators (by default item co-occurrence
 over every scenario and within the target, ALS, the CrossScenarioTransformer over the user's mixed
-history, language-model similarity between the user's interests and item text, and CMF, EMCDR
-and ScenarioFusion, which carry users cold in the target) each propose their best items; a
-LightGBM LambdaRank model per target scenario orders the union, reading each generator's score and
-rank, how cold the user is in the target, item popularity and text similarities. The ranker
-learns from the training data itself: a sample of users lends their newest event in the target
-(some their whole target history, to imitate users cold in the target; for some, their label
-is an item whose every event is held out, to imitate new items known by their text only); the
-generators fit without those events, the ranker learns to put them first, then the generators
-refit on everything. Robust by design: where the ranker does not beat the best single generator on
-held-out label users by more than one standard error, that generator ranks the target alone
-(``fit_info`` says which and why); users cold in the target get a plan of their own, chosen
-the same way on the held-out cold label users (when there are at least ``cold_gate_users``),
-since the generators that carry them (co-occurrence or factors across scenarios) are not those
-that carry warm users. Use it for cross-scenario data of any shape: the ranker decides, per data
-set and per target, whether co-occurrence, order, factors or text carry the signal.
+history, language-model similarity between the user's interests and item text, and CMF, EMCDR and
+ScenarioFusion, which carry users cold in the target) each propose their best items; a LightGBM
+LambdaRank model per target scenario orders the union, reading each generator's score and rank, how
+cold the user is in the target, item popularity and text similarities. The ranker learns from the
+training data itself: a sample of users lends their newest event in the target (some their whole
+target history, to imitate users cold in the target; for some, their label is an item whose every
+event is held out, to imitate new items known by their text only, each label user shown as many
+such items as serving will offer); the generators fit without those events, the ranker learns to
+put them first, then the generators refit on everything. Robust by design: where the ranker does
+not beat the best single generator on held-out label users by more than one standard error, that
+generator ranks the target alone (``fit_info`` says which and why); users cold in the target get a
+plan of their own, chosen the same way on the held-out cold label users (when there are at least
+``cold_gate_users``), since the generators that carry them (co-occurrence or factors across
+scenarios) are not those that carry warm users. Use it for cross-scenario data of any shape: the
+ranker decides, per data set and per target, whether co-occurrence, order, factors or text carry
+the signal.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from scenerec.errors import DataWarning
 from scenerec.models.base import BaseRecommender
 from scenerec.models.flagship.config import CrossScenarioRankerConfig
 from scenerec.models.flagship.features import Candidates, build_candidates, feature_names
+from scenerec.models.flagship.gate import best_plan, ndcg_at_10
 from scenerec.models.flagship.generators import (
     Generator,
     fit_generators,
@@ -43,7 +45,7 @@ from scenerec.models.flagship.generators import (
 )
 from scenerec.models.flagship.ranker import RankingSet, TrainedRanker, train_ranker
 from scenerec.models.flagship.text import ItemText
-from scenerec.models.labels import Labels, split_labels
+from scenerec.models.labels import Labels, hidden_new, split_labels
 from scenerec.models.state import TrainState, UserBatch
 from scenerec.schema import FloatMatrix, IdxArray
 
@@ -140,9 +142,10 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             return {"plan": gens[0].label, "reason": f"only {len(users)} label users"}
         rng = np.random.default_rng([self.seed, t, 7_003])
         valid = rng.random(len(users)) < self.config.ranker.valid_share
+        pool = self._new_pool(part, t, labels)
         sets, recall = [], []
         for mask, cap in ((~valid, TRAIN_CANDIDATES), (valid, None)):
-            rs, found = self._ranking_set(gens, part, t, users[mask], items[mask], cap)
+            rs, found = self._ranking_set(gens, part, t, users[mask], items[mask], cap, pool)
             sets.append(rs)
             recall.append(found)
         ranker = train_ranker(
@@ -155,15 +158,15 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         )
         # The gate: full-ranking NDCG@10 of the held-out label users, ranker vs each generator,
         # over all of them and apart for those cold in the target.
-        gains = self._gate(gens, ranker, part, t, users[valid], items[valid])
+        gains = self._gate(gens, ranker, part, t, users[valid], items[valid], pool)
         is_cold, is_new = cold[valid], labels.new[t][valid]
         cold_gains = {k: v[is_cold] for k, v in gains.items()}
         ndcg = {k: float(v.mean()) if len(v) else 0.0 for k, v in gains.items()}
         cold_ndcg = {k: float(v.mean()) if len(v) else 0.0 for k, v in cold_gains.items()}
-        self.plan_[t], versus = _best(gains)
+        self.plan_[t], versus = best_plan(gains)
         n_cold = int(is_cold.sum())
         enough = n_cold >= self.config.cold_gate_users
-        self.cold_plan_[t], cold_versus = _best(cold_gains) if enough else (self.plan_[t], {})
+        self.cold_plan_[t], cold_versus = best_plan(cold_gains) if enough else (self.plan_[t], {})
         if "ranker" in (self.plan_[t], self.cold_plan_[t]):
             self.rankers_[t] = ranker
         return {
@@ -180,6 +183,7 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             "valid_cold_ndcg@10": {k: round(v, 4) for k, v in cold_ndcg.items()},
             "new_item_share": labels.new_share.get(t, 0.0),
             "new_item_label_users": int(labels.new[t].sum()),
+            "new_item_shown": pool[1],  # label-new items in each label user's catalogue
             "valid_new_item_users": int(is_new.sum()),
             "valid_new_item_ndcg@10": {
                 k: round(float(v[is_new].mean()), 4) for k, v in gains.items() if is_new.any()
@@ -194,17 +198,20 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         users: IdxArray,
         items: IdxArray,
         cap: int | None,
+        pool: tuple[IdxArray, int],
     ) -> tuple[RankingSet, np.ndarray]:
         """The candidates of label users with a positive among them; with ``cap``, each user's
         positive plus at most ``cap`` of their negatives drawn at random (training needs the
-        contrast, not every negative: several times less data to boost on)."""
+        contrast, not every negative: several times less data to boost on); ``pool``: the
+        label-new items and how many of them each user sees (``_new_pool``)."""
         cand_items = part.items_of_scenario(t)
         rng = np.random.default_rng([self.seed, t, 7_005])
         seen = None if self.config.repeats else part.matrix(None, binary=True)[:, cand_items]
         feats, labels, group, found = [], [], [], []
         for start in range(0, len(users), _CHUNK):
             u, target_item = users[start : start + _CHUNK], items[start : start + _CHUNK]
-            c = self._candidate_set(gens, UserBatch(u, t, part), t, cand_items)
+            hide = hidden_new(pool[0], target_item, cand_items, pool[1], rng)
+            c = self._candidate_set(gens, UserBatch(u, t, part), t, cand_items, hide)
             y = (cand_items[c.cols] == target_item[c.rows]).astype(np.float32)
             sizes = c.sizes(len(u))
             hit = np.bincount(c.rows, weights=y, minlength=len(u)) > 0
@@ -238,33 +245,50 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         t: int,
         users: IdxArray,
         items: IdxArray,
+        pool: tuple[IdxArray, int],
     ) -> dict[str, np.ndarray]:
-        """Per user, NDCG@10 of the ranker and of each generator."""
+        """Per user, NDCG@10 of the ranker and of each generator (each user's catalogue
+        showing ``pool``'s share of the label-new items, as in training)."""
         cand_items = part.items_of_scenario(t)
+        rng = np.random.default_rng([self.seed, t, 7_007])
         parts: dict[str, list[np.ndarray]] = {"ranker": [], **{g.label: [] for g in gens}}
         seen = part.matrix(None, binary=True)
         for start in range(0, len(users), _CHUNK):
             u, target_item = users[start : start + _CHUNK], items[start : start + _CHUNK]
             batch = UserBatch(u, t, part)
-            excl = seen[u][:, cand_items].toarray() > 0
+            hide = hidden_new(pool[0], target_item, cand_items, pool[1], rng)
+            excl = (seen[u][:, cand_items].toarray() > 0) | hide
             col = np.searchsorted(cand_items, target_item)
-            runs = {
-                "ranker": self._compose(self._candidate_set(gens, batch, t, cand_items), ranker)
-            }
+            c = self._candidate_set(gens, batch, t, cand_items, hide)
+            runs = {"ranker": self._compose(c, ranker)}
             for g in gens:
                 s, silent = g.scores(batch, t, cand_items)
                 runs[g.label] = np.where(silent[:, None], np.nan, s)
             for name, scores in runs.items():
-                parts[name].append(_ndcg(scores, excl, col))
+                parts[name].append(ndcg_at_10(scores, excl, col))
         return {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
 
     # ------------------------------------------------------------------ scoring
     def _candidate_set(
-        self, gens: list[Generator], batch: UserBatch, t: int, items: IdxArray
+        self,
+        gens: list[Generator],
+        batch: UserBatch,
+        t: int,
+        items: IdxArray,
+        hide: np.ndarray | None = None,
     ) -> Candidates:
         pop_t = batch.train.popularity_of(t)
         pop_all = batch.train.popularity_of(None)
-        return build_candidates(gens, self.text_, batch, t, items, pop_t, pop_all)
+        return build_candidates(gens, self.text_, batch, t, items, pop_t, pop_all, hide)
+
+    def _new_pool(self, part: TrainState, t: int, labels: Labels) -> tuple[IdxArray, int]:
+        """The target's label-new items and how many of them each label user sees: enough
+        that, with the catalogue's own items without an event there, a label user meets
+        ``new_item_pool`` new items, as serving will."""
+        new = labels.new_items.get(t, np.zeros(0, np.int64))
+        items = part.items_of_scenario(t)
+        natural = int((part.popularity_of(t)[items] == 0).sum()) - len(new)
+        return new, max(self.config.new_item_pool - natural, 0)
 
     @staticmethod
     def _compose(c: Candidates, ranker: TrainedRanker) -> FloatMatrix:
@@ -395,34 +419,6 @@ def _sub_batch(batch: UserBatch, rows: IdxArray) -> UserBatch:
     where = {int(r): j for j, r in enumerate(rows)}
     adhoc = {where[i]: h for i, h in batch.adhoc.items() if i in where}
     return UserBatch(batch.user_idx[rows], batch.scenario_idx, batch.train, adhoc)
-
-
-def _best(gains: dict[str, np.ndarray]) -> tuple[str, dict[str, Any]]:
-    """The ranker if it beats the best generator by more than one standard error of the mean
-    per-user difference in NDCG@10 (the one-standard-error rule: on a few held-out users a lead
-    is noise, and the single generator is the simpler, safer plan); else that generator. Also
-    returns the comparison (generator, lead, standard error) for ``fit_info``."""
-    mean = {k: float(v.mean()) if len(v) else 0.0 for k, v in gains.items()}
-    best_gen = max((k for k in gains if k != "ranker"), key=lambda k: mean[k])
-    diff = gains["ranker"] - gains[best_gen]
-    lead = float(diff.mean()) if len(diff) else 0.0
-    se = float(diff.std(ddof=1)) / np.sqrt(len(diff)) if len(diff) > 1 else float("inf")
-    info = {"generator": best_gen, "lead": round(lead, 4), "se": round(se, 4)}
-    return ("ranker" if lead > se else best_gen), info
-
-
-def _ndcg(scores: FloatMatrix, exclude: np.ndarray, col: IdxArray, k: int = 10) -> FloatMatrix:
-    """Per row, NDCG@k of the item at ``col`` (full ranking; ``exclude`` removed; NaN rows
-    count as misses, ties count half)."""
-    s = np.where(np.isnan(scores), -np.inf, scores)
-    rows = np.arange(len(col))
-    target = s[rows, col]
-    ex = exclude.copy()
-    ex[rows, col] = False
-    s = np.where(ex, -np.inf, s)
-    rank = (s > target[:, None]).sum(axis=1) + ((s == target[:, None]).sum(axis=1) - 1) // 2
-    gain: FloatMatrix = np.where(np.isfinite(target) & (rank < k), 1.0 / np.log2(rank + 2.0), 0.0)
-    return gain
 
 
 def _group(feature: str) -> str:
