@@ -429,9 +429,11 @@ def _configured(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The stored rows of models (label and scope) the config still lists: a row of a model
     or scope since removed from ``benchmarks/configs`` describes code that no longer runs."""
     listed = {(s.label, scope) for s in _load_specs(NAME) for scope in s.scopes}
-    keep = [r for r in results if (r["label"], r["scope"]) in listed]
+    keep = []
     for r in results:
-        if (r["label"], r["scope"]) not in listed:
+        if (r["label"], r["scope"]) in listed:
+            keep.append(r)
+        else:
             print(f"dropped a stored row the config no longer lists: {r['label']} [{r['scope']}]")
     return keep
 

@@ -206,7 +206,7 @@ def hidden_new(
     item: each user sees ``visible`` of them at random, their own answer among them when it
     is one (``answers``: each user's held-out item). A ranker that learns on as many new
     items per user as it will meet when serving learns how often one is the answer; shown
-    every label-new item at once (hundreds), it learns that any one of them rarely is."""
+    every label-new item at once, it learns that any one of them rarely is."""
     n, m = len(answers), len(catalog)
     out = np.zeros((n, m), bool)
     cols = np.searchsorted(catalog, new_items)

@@ -204,10 +204,10 @@ class CrossScenarioRankerConfig(ModelConfig):
         catalogue shows while the ranker learns, the user's own answer among them when it is
         one: the label-new items are shown a random few per user, so that the ranker meets as
         many new items as serving will (the catalogue's own items without an event there
-        count too, and set the pool when they are more). Shown every label-new item at once
-        (hundreds), the ranker learns that any one of them is rarely the answer and buries
-        new items that serving then offers a few dozen of. The default is the ``text[new]``
-        generator's 20 candidates.
+        count too, and set the pool when they are more). Shown every label-new item at once,
+        the ranker learns that any one of them is rarely the answer and buries the few dozen
+        new items that serving offers. The default is the ``text[new]`` generator's 20
+        candidates.
     repeats: whether the ranker learns to recommend items the user already has (repeat
         consumption: groceries, music played again). ``False`` (the default, as recommendations
         and evaluation leave a user's items out): a label user's every event on the held-out
