@@ -292,7 +292,7 @@ def test_new_items_known_by_their_text_are_candidates_and_label_answers(shop: Da
         .alias("scenario")
     )
     ds = Dataset(raw.filter(~pl.col("item_id").is_in(new)), catalog)
-    text_new = {"model": "text", "params": {"items": "new"}, "candidates": 10}
+    text_new = {"model": "text", "params": {"items": "new", "match": "nearest"}, "candidates": 10}
     gens = [*(g.to_dict() for g in LIGHT), text_new]
     m = CrossScenarioRanker(_light(generators=gens, new_item_share=0.2)).fit(ds, options=ONE)
     info = m.fit_info["targets"]["web"]
@@ -325,6 +325,46 @@ def test_new_items_known_by_their_text_are_candidates_and_label_answers(shop: Da
         GeneratorSpec.from_dict({"model": "text", "params": {"items": "fresh"}})
     with pytest.raises(ConfigError, match=r"only params\.items"):
         GeneratorSpec.from_dict({"model": "text", "params": {"k": 3}})
+
+
+def test_new_items_are_matched_to_the_nearest_past_item_not_the_centre_of_the_history(
+    shop: Dataset,
+) -> None:
+    # A user who had one item like x1 and several like e2: x1 (close to that one item) beats
+    # x2 (midway between their interests) when matched item by item, not by the interest
+    # vector. An item without text gets no score; a user without text evidence is silent.
+    from scenerec.models.flagship.text import ItemText
+
+    state = TrainState.from_dataset(shop)
+    h = state.histories
+    u = int(np.argmax(h.lengths() >= 3))
+    mine = np.unique(h.item_idx[h.indptr[u] : h.indptr[u + 1]])
+    assert len(mine) >= 2
+    v = next(
+        w
+        for w in range(state.n_users)
+        if not np.isin(h.item_idx[h.indptr[w] : h.indptr[w + 1]], mine).any()
+    )
+    theirs = h.item_idx[h.indptr[v] : h.indptr[v + 1]]
+    x1, x2, no_text = np.setdiff1d(np.arange(state.n_items), [*mine, *theirs])[:3]
+    vecs = np.zeros((state.n_items, 4), np.float32)
+    has = np.zeros(state.n_items, bool)
+    vecs[mine[0]], vecs[mine[1:]] = [1, 0, 0, 0], [0, 1, 0, 0]
+    vecs[x1] = np.array([0.95, 0, 0, 0.31]) / np.hypot(0.95, 0.31)
+    vecs[x2] = np.array([1, 1, 0, 0]) / np.sqrt(2)
+    has[[*mine, x1, x2]] = True
+    text = ItemText(vecs, has, recency=0.9)
+    items = np.array([x1, x2, no_text])
+    batch = UserBatch(np.array([u, v]), 0, state)
+    near, silent = text.nearest(batch, items)
+    assert near[0, 0] > near[0, 1]
+    np.testing.assert_allclose(near[0, :2], [0.95 / np.hypot(0.95, 0.31), np.sqrt(0.5)], rtol=1e-5)
+    assert np.isnan(near[0, 2])
+    assert silent.tolist() == [False, True] and np.isnan(near[1]).all()
+    centre = text.scores(batch, 0, items)
+    assert centre[0, 0] < centre[0, 1]
+    with pytest.raises(ConfigError, match=r"'interest'.*or 'nearest'"):
+        GeneratorSpec.from_dict({"model": "text", "params": {"match": "closest"}})
 
 
 def test_time_spent_encoding_item_text_comes_out_of_the_training_budgets() -> None:

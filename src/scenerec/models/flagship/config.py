@@ -21,9 +21,11 @@ class GeneratorSpec(FrozenConfig):
     Attributes:
         model: a registered model name (``itemknn``, ``als``, ``sasrec``...), or ``text`` for the
             language-model similarity between the user's history and item text.
-        params: the model's config as plain data; for ``text``, ``{"items": "new"}`` scores only
+        params: the model's config as plain data; for ``text``, ``items: new`` scores only
             the target's items without an event there (new items, known by their text only),
-            so that some always reach the candidates.
+            so that some always reach the candidates, and ``match`` says how: ``interest``
+            (the default: cosine with the user's interest vector) or ``nearest`` (the best
+            cosine with any one item of the user's history).
         scope: ``all`` fits one model on every scenario's events (a user cold in the target is
             scored from their other scenarios); ``target`` fits one model per target scenario on
             that scenario's events only.
@@ -50,15 +52,23 @@ class GeneratorSpec(FrozenConfig):
 
     @model_validator(mode="after")
     def _check_text(self) -> GeneratorSpec:
-        if self.model == "text" and set(self.params) - {"items"}:
+        if self.model != "text":
+            return self
+        if set(self.params) - {"items", "match"}:
             raise ConfigError(
-                f"the text generator takes only params.items ('all' or 'new'), got "
-                f"{sorted(self.params)}; remove the others"
+                f"the text generator takes only params.items ('all' or 'new') and params.match "
+                f"('interest' or 'nearest'), got {sorted(self.params)}; remove the others"
             )
-        if self.model == "text" and self.params.get("items", "all") not in ("all", "new"):
+        if self.params.get("items", "all") not in ("all", "new"):
             raise ConfigError(
                 f"text generator params.items is {self.params['items']!r}; use 'all' (every "
                 "item of the target) or 'new' (only items without an event there)"
+            )
+        if self.params.get("match", "interest") not in ("interest", "nearest"):
+            raise ConfigError(
+                f"text generator params.match is {self.params['match']!r}; use 'interest' "
+                "(cosine with the user's interest vector) or 'nearest' (best cosine with one "
+                "item of their history)"
             )
         return self
 
@@ -139,7 +149,10 @@ def default_generators() -> tuple[GeneratorSpec, ...]:
     users cold in the target (their target history empty): CMF's user factors shared by every
     scenario, EMCDR's mapping of a user's factors from their other scenarios, and
     ScenarioFusion's learned weighting of the user's per-scenario factor and text interest
-    vectors (the cold rows' best baselines).
+    vectors (the cold rows' best baselines). New items are matched to the one past item they
+    are nearest to, not to the centre of the history: among the four thousand items without an
+    event in Office, the held-out validation answer was among the 20 best for 15% of users this
+    way and 1% by the interest vector (``benchmarks/new_item_match.py``).
     The two that train on a time budget (the sequence model and ScenarioFusion) are fitted
     once, without the ranker's label events, and then read the full histories (``refit:
     false``): refitting them would double the costliest part of the fit for a few thousand
@@ -161,7 +174,9 @@ def default_generators() -> tuple[GeneratorSpec, ...]:
             label="sequence[all]",
         ),
         GeneratorSpec(model="text", scope="all", candidates=50),
-        GeneratorSpec(model="text", params={"items": "new"}, scope="all", candidates=20),
+        GeneratorSpec(
+            model="text", params={"items": "new", "match": "nearest"}, scope="all", candidates=20
+        ),
         GeneratorSpec(model="cmf", params=_CMF, scope="all", candidates=50),
         GeneratorSpec(model="emcdr", params={"factors": 32}, scope="all", candidates=50),
         GeneratorSpec(

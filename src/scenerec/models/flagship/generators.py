@@ -53,13 +53,19 @@ class Generator:
         """(scores (n, m), rows without signal): those rows hold the fallback's scores for a
         model and NaN for the text scorer."""
         if self.text is not None:
+            scored = np.ones(len(items), bool)
+            if self.spec.new_items_only:  # only items without an event in the target
+                scored = batch.train.popularity_of(None if target < 0 else target)[items] == 0
+            if self.spec.params.get("match", "interest") == "nearest":
+                near, silent = self.text.nearest(batch, items[scored])
+                s = np.full((len(batch), len(items)), np.nan, np.float32)
+                s[:, scored] = near
+                return s, silent
             s = self.text.scores(batch, target, items)
             # silent: the user has no text evidence (not: the target has no new item now)
-            silent = np.isnan(s).all(axis=1) if s.shape[1] else np.zeros(len(batch), bool)
-            if self.spec.new_items_only:  # only items without an event in the target
-                used = batch.train.popularity_of(None if target < 0 else target)[items] > 0
-                s[:, used] = np.nan
-            return s, np.asarray(silent, bool)
+            no_text = np.isnan(s).all(axis=1) if s.shape[1] else np.zeros(len(batch), bool)
+            s[:, ~scored] = np.nan
+            return s, np.asarray(no_text, bool)
         model = self.models.get(ALL if self.spec.scope == "all" else target)
         if model is None:  # a target the generator has no model for (no events there)
             return np.full((len(batch), len(items)), np.nan, np.float32), np.ones(len(batch), bool)

@@ -1,6 +1,11 @@
 """Language-model features of the CrossScenarioRanker: item text vectors and, per user, interest
 vectors over their history in the target scenario, in the other scenarios and overall.
 
+Two ways to score an item by text: ``scores`` (cosine with the user's interest vector: one point
+per user, the centre of their history) and ``nearest`` (the item's best cosine with any one item
+the user had: a user of several distinct interests is matched on each). The second finds new
+items better where they must be picked from thousands without an event (BENCHMARKS.md).
+
 An interest vector is ``scenerec.text.users.interest_sums`` (the one decayed-interest definition)
 over the user's events, each weighted by its behaviour weight times ``recency ** age``, where age
 counts events, not seconds (the newest event has age 0): data that only has an order works.
@@ -23,6 +28,7 @@ from scenerec.text.users import interest_sums
 
 BoolArray = npt.NDArray[np.bool_]
 LAST = 3  # the user's newest events compared one by one with each candidate
+_BLOCK = 1 << 24  # most (history event x item) cosines held at once by ``nearest``
 
 
 @dataclass
@@ -98,6 +104,35 @@ class ItemText:
         out: FloatMatrix = (u @ self.vectors[items].T).astype(np.float32)
         out[~u.any(axis=1)] = np.nan
         return out
+
+    def nearest(self, batch: UserBatch, items: IdxArray) -> tuple[FloatMatrix, BoolArray]:
+        """(scores (n, m), rows without signal): each item's best cosine with an item of the
+        user's history (events of positive weight on items with text, in any scenario); NaN
+        rows for users without such events, NaN columns for items without text."""
+        h = batch.histories()
+        n, m = len(batch), len(items)
+        out = np.full((n, m), np.nan, np.float32)
+        keep = (h.weight > 0) & self.has_text[h.item_idx]
+        owner, hist = h.owners()[keep], h.item_idx[keep]
+        silent = np.bincount(owner, minlength=n) == 0
+        cols = np.flatnonzero(self.has_text[items])
+        if not len(cols) or not len(owner):
+            return out, silent
+        e = self.vectors[items[cols]].T  # (d, m')
+        # users in blocks of about _BLOCK cosines; a user's events are contiguous (owner sorted)
+        starts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        ends = np.r_[starts[1:], len(owner)]
+        lo = 0
+        while lo < len(starts):
+            hi = lo + 1
+            while hi < len(starts) and (ends[hi] - starts[lo]) * len(cols) <= _BLOCK:
+                hi += 1
+            a, b = starts[lo], ends[hi - 1]
+            sims = self.vectors[hist[a:b]] @ e
+            best = np.maximum.reduceat(sims, starts[lo:hi] - a, axis=0)
+            out[np.ix_(owner[starts[lo:hi]], cols)] = best
+            lo = hi
+        return out, silent
 
 
 def _age(h: Histories) -> IdxArray:
