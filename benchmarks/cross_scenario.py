@@ -24,8 +24,8 @@ target), cut-off 10; groups: all test users, ``overlapping``, ``cold_in_target``
 
     .venv/bin/python benchmarks/cross_scenario.py [--tune 12] [--seeds 0 1 2] [--models ...]
         [--releases food-kitchen,art-office] [--release NAME=DIR] [--source NAME=DIR]
-        [--scenarios A,B] [--protocols warm,cold,new_items] [--quick] [--no-ablation]
-        [--update [--add-seeds]] [--render]
+        [--scenarios A,B] [--protocols warm,cold,new_items] [--quick]
+        [--no-ablation | --only-ablation] [--update [--add-seeds]] [--render]
 
 A target a row does not suit (EASE beyond ``max_items``) is skipped with the reason, the row's
 other targets run; ``--add-seeds`` adds a run's seeds to the stored rows instead of replacing them.
@@ -264,6 +264,11 @@ def main() -> None:
         help="skip the id-only (no text) runs of the rows that have one",
     )
     ap.add_argument(
+        "--only-ablation",
+        action="store_true",
+        help="run only the id-only (no text) runs of the rows that have one",
+    )
+    ap.add_argument(
         "--render",
         action="store_true",
         help="only print the last JSON's tables again (the JSON is left as it is)",
@@ -289,7 +294,7 @@ def main() -> None:
         data[src.name] = {"targets": src.targets, "summary": src.summary()}
         for spec in specs:
             for scope, text, variant in variants(spec):
-                if variant and args.no_ablation:
+                if (variant and args.no_ablation) or (not variant and args.only_ablation):
                     continue
                 for protocol in _protocols(spec, wanted, variant):
                     job = {

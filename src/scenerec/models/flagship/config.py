@@ -152,7 +152,7 @@ def default_generators() -> tuple[GeneratorSpec, ...]:
     vectors (the cold rows' best baselines). New items are matched to the one past item they
     are nearest to, not to the centre of the history: among the four thousand items without an
     event in Office, the held-out validation answer was among the 20 best for 15% of users this
-    way and 1% by the interest vector (``benchmarks/new_item_match.py``).
+    way and 6% by the interest vector (``benchmarks/new_item_match.py``).
     The two that train on a time budget (the sequence model and ScenarioFusion) are fitted
     once, without the ranker's label events, and then read the full histories (``refit:
     false``): refitting them would double the costliest part of the fit for a few thousand
