@@ -395,3 +395,24 @@ def test_time_spent_encoding_item_text_comes_out_of_the_training_budgets() -> No
     assert floor == MIN_BUDGET_SHARE
     kept, same = _light(encoding_from_budgets=False).within_budget(specs, 120.0)
     assert (kept, same) == (specs, 1.0)
+
+
+def test_the_gate_compares_each_generator_on_the_scores_it_gave_the_candidates(
+    shop: Dataset,
+) -> None:
+    """The gate reuses the score matrices the candidates were built from (one scoring pass per
+    generator): they are each generator's own scores, hidden items and no-signal rows masked."""
+    m = CrossScenarioRanker(_light()).fit(shop, options=ONE)
+    state, t = m.train_state, 0
+    items = state.items_of_scenario(t)
+    batch = UserBatch(np.arange(min(30, state.n_users)), t, state)
+    hide = np.random.default_rng(0).random((len(batch), len(items))) < 0.2
+    c = m._candidate_set(m.generators_, batch, t, items, hide, keep_scores=True)
+    assert set(c.scores) == {g.label for g in m.generators_}
+    for g in m.generators_:
+        s, silent = g.scores(batch, t, items)
+        want = np.where(np.isfinite(s), s, -np.inf).astype(np.float32)
+        want[hide] = -np.inf
+        want[silent] = np.nan
+        np.testing.assert_array_equal(c.scores[g.label], want)
+    assert m._candidate_set(m.generators_, batch, t, items, hide).scores == {}

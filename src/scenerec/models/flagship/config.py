@@ -131,7 +131,7 @@ _TEXT_MODELS: dict[str, dict[str, Any]] = {
 }
 
 
-MIN_BUDGET_SHARE = 0.4  # the least share of its time budget a generator keeps
+MIN_BUDGET_SHARE = 0.25  # the least share of its time budget a generator keeps
 
 
 def _budget(g: GeneratorSpec) -> float | None:

@@ -54,12 +54,16 @@ class Candidates:
         best: (n, m) float32 rank-based fallback scores in [-1, 0) from the generators (for
             ordering the items outside the candidate set); NaN rows where no generator has
             signal.
+        scores: with ``keep_scores``, each generator's (n, m) scores by label (-inf where it
+            scores nothing or ``hide`` hides the item, NaN rows where it has no signal), so
+            that the gate compares generators without scoring twice; else empty.
     """
 
     rows: IdxArray
     cols: IdxArray
     features: FloatMatrix
     best: FloatMatrix
+    scores: dict[str, FloatMatrix]
 
     def sizes(self, n_rows: int) -> IdxArray:
         """(n_rows,) candidates per batch row."""
@@ -76,9 +80,12 @@ def build_candidates(
     pop_target: FloatMatrix,
     pop_all: FloatMatrix,
     hide: BoolArray | None = None,
+    *,
+    keep_scores: bool = False,
 ) -> Candidates:
     """Score ``items`` with every generator and gather the candidates' features; ``hide``
-    (n, m): entries that are no item of that row's catalogue (no generator scores them)."""
+    (n, m): entries that are no item of that row's catalogue (no generator scores them);
+    ``keep_scores``: also return each generator's score matrix (``Candidates.scores``)."""
     n, m = len(batch), len(items)
     union = np.zeros((n, m), bool)
     scored: list[tuple[FloatMatrix, FloatMatrix, BoolArray, FloatMatrix]] = []
@@ -105,7 +112,10 @@ def build_candidates(
         with_signal += ~silent
     rows, cols = np.nonzero(union)
     feats = []
-    for scores, rank, silent, top in scored:
+    kept: dict[str, FloatMatrix] = {}
+    for gen, (scores, rank, silent, top) in zip(generators, scored, strict=True):
+        if keep_scores:
+            kept[gen.label] = np.where(silent[:, None], np.nan, scores).astype(np.float32)
         top = np.where(np.isfinite(top), top, 0.0)
         s = scores[rows, cols]
         hit = s > -np.inf
@@ -143,6 +153,7 @@ def build_candidates(
         cols=cols.astype(np.int64),
         features=np.concatenate(feats, axis=1).astype(np.float32),
         best=best,
+        scores=kept,
     )
 
 

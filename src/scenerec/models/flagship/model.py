@@ -259,11 +259,8 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
             hide = hidden_new(pool[0], target_item, cand_items, pool[1], rng)
             excl = (seen[u][:, cand_items].toarray() > 0) | hide
             col = np.searchsorted(cand_items, target_item)
-            c = self._candidate_set(gens, batch, t, cand_items, hide)
-            runs = {"ranker": self._compose(c, ranker)}
-            for g in gens:
-                s, silent = g.scores(batch, t, cand_items)
-                runs[g.label] = np.where(silent[:, None], np.nan, s)
+            c = self._candidate_set(gens, batch, t, cand_items, hide, keep_scores=True)
+            runs = {"ranker": self._compose(c, ranker), **c.scores}
             for name, scores in runs.items():
                 parts[name].append(ndcg_at_10(scores, excl, col))
         return {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
@@ -276,10 +273,14 @@ class CrossScenarioRanker(BaseRecommender[CrossScenarioRankerConfig]):
         t: int,
         items: IdxArray,
         hide: np.ndarray | None = None,
+        *,
+        keep_scores: bool = False,
     ) -> Candidates:
         pop_t = batch.train.popularity_of(t)
         pop_all = batch.train.popularity_of(None)
-        return build_candidates(gens, self.text_, batch, t, items, pop_t, pop_all, hide)
+        return build_candidates(
+            gens, self.text_, batch, t, items, pop_t, pop_all, hide, keep_scores=keep_scores
+        )
 
     def _new_pool(self, part: TrainState, t: int, labels: Labels) -> tuple[IdxArray, int]:
         """The target's label-new items and how many of them each label user sees: enough
