@@ -114,14 +114,15 @@ def build_candidates(
     feats = []
     kept: dict[str, FloatMatrix] = {}
     for gen, (scores, rank, silent, top) in zip(generators, scored, strict=True):
-        if keep_scores:
-            kept[gen.label] = np.where(silent[:, None], np.nan, scores).astype(np.float32)
         top = np.where(np.isfinite(top), top, 0.0)
         s = scores[rows, cols]
         hit = s > -np.inf
         s = np.where(hit, s, -1e6)
         gap = np.where(hit, s - top[rows], -1e6)
         feats.append(np.stack([s, gap, np.log1p(rank[rows, cols]), silent[rows]], axis=1))
+        if keep_scores:  # this function's own copy, read for the last time above
+            scores[silent] = np.nan
+            kept[gen.label] = scores
     h = batch.histories()
     owner = h.owners()
     in_t = h.scenario_idx == target
